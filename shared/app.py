@@ -1,0 +1,343 @@
+"""The common app factory every service is built with.
+
+:func:`create_service_app` gives a FastAPI app with: the error handlers of
+``shared.responses``; one pure-ASGI middleware doing request ids, security headers, the
+body-size and content-type guard, one access-log line per request, Prometheus metrics and
+the 500 envelope; CORS; ``GET /health`` (with a store ping) and ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.context import request_id_var
+from shared.responses import install_error_handlers
+from shared.settings import ServiceSettings
+from shared.timeutil import now_iso
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-xss-protection", b"0"),
+    (b"cross-origin-resource-policy", b"same-site"),
+)
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+HealthCheck = Callable[[], Awaitable[bool]]
+
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_MAX_REQUEST_ID = 128
+
+
+def configure_logging(settings: ServiceSettings) -> None:
+    """Set up the root logger once: plain text or JSON lines (``LOG_FORMAT=json``)."""
+    root = logging.getLogger()
+    if getattr(root, "_shop_configured", False):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    if settings.LOG_FORMAT == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.handlers[:] = [handler]
+    root.setLevel(settings.LOG_LEVEL.upper())
+    root._shop_configured = True  # type: ignore[attr-defined]
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        return json.dumps(payload)
+
+
+class _Metrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+
+def _envelope_bytes(status: int, message: str, **extra: Any) -> bytes:
+    return json.dumps({"success": False, "message": message, **extra}).encode()
+
+
+class RequestMiddleware:
+    """Request id, security headers, body guard, access log, metrics and the 500 envelope.
+
+    Written as pure ASGI (not ``BaseHTTPMiddleware``) so bodies stream through untouched.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        metrics: _Metrics,
+        max_json_bytes: int,
+        raw_body_paths: Sequence[str] = (),
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_json_bytes = max_json_bytes
+        self.raw_body_paths = tuple(raw_body_paths)
+        self.log = logging.getLogger(f"{service}.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:_MAX_REQUEST_ID]
+        if not request_id or not request_id.isprintable():
+            request_id = str(uuid.uuid4())
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        method = scope["method"]
+        status_holder = {"status": 500, "started": False}
+        rid_header = (b"x-request-id", request_id.encode())
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                out = list(message.get("headers", []))
+                out.append(rid_header)
+                out.extend(SECURITY_HEADERS)
+                message = {**message, "headers": out}
+            await send(message)
+
+        async def reject(status: int, text: str) -> None:
+            body = _envelope_bytes(status, text)
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+        try:
+            guarded_receive = receive
+            path = scope["path"]
+            if method in _BODY_METHODS and not path.startswith(self.raw_body_paths):
+                verdict = self._check_body_headers(headers)
+                if verdict is not None:
+                    await reject(*verdict)
+                    return
+                guarded_receive = self._limited_receive(receive)
+            try:
+                await self.app(scope, guarded_receive, send_wrapper)
+            except _BodyTooLarge:
+                if not status_holder["started"]:
+                    await reject(413, "Request body too large")
+        except Exception:
+            logging.getLogger("shared.app").exception("unhandled error (request id %s)", request_id)
+            if not status_holder["started"]:
+                body = _envelope_bytes(500, "Internal server error", requestId=request_id)
+                await send_wrapper(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            request_id_var.reset(token)
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", "unmatched")
+            status = status_holder["status"]
+            self.metrics.requests.labels(method, route_path, str(status)).inc()
+            self.metrics.latency.labels(method, route_path).observe(elapsed)
+            if route_path not in ("/health", "/metrics"):
+                self.log.info(
+                    "%s %s %s %.1fms rid=%s",
+                    method,
+                    scope["path"],
+                    status,
+                    elapsed * 1000,
+                    request_id,
+                    extra={
+                        "fields": {
+                            "method": method,
+                            "path": scope["path"],
+                            "status": status,
+                            "durationMs": round(elapsed * 1000, 1),
+                            "requestId": request_id,
+                        }
+                    },
+                )
+
+    def _check_body_headers(self, headers: dict[bytes, bytes]) -> tuple[int, str] | None:
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                return 400, "Invalid Content-Length"
+            if size > self.max_json_bytes:
+                return 413, "Request body too large"
+            if size == 0:
+                return None
+        elif b"transfer-encoding" not in headers:
+            return None
+        ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if ctype and ctype != b"application/json" and not ctype.endswith(b"+json"):
+            return 415, "Content-Type must be application/json"
+        return None
+
+    def _limited_receive(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_json_bytes
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge
+            return message
+
+        return wrapped
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    service: str,
+    routers: Iterable[APIRouter] = (),
+    health_check: HealthCheck | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    raw_body_paths: Sequence[str] = (),
+    title: str | None = None,
+) -> FastAPI:
+    """Build a service app.
+
+    ``service`` is the short name (``customer``); ``/health`` answers ``<service>-service``.
+    ``health_check`` (e.g. ``store.ping``) decides healthy (200) vs unhealthy (503).
+    ``on_startup``/``on_shutdown`` hooks run in the lifespan, in order / reverse order.
+    ``raw_body_paths`` are path prefixes exempt from the JSON body guard (uploads).
+    """
+    configure_logging(settings)
+    metrics = _Metrics(service)
+    health_name = f"{service}-service" if service != "gateway" else "api-gateway"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in on_startup:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in reversed(on_shutdown):
+                await hook(app)
+
+    app = FastAPI(
+        title=title or health_name,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    install_error_handlers(app)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        healthy = True
+        if health_check is not None:
+            try:
+                healthy = await health_check()
+            except Exception:
+                healthy = False
+        body = {
+            "success": healthy,
+            "service": health_name,
+            "status": "healthy" if healthy else "unhealthy",
+            "timestamp": now_iso(),
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+
+    origins = settings.cors_origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials="*" not in origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Service-Key", "Idempotency-Key"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(
+        RequestMiddleware,
+        service=service,
+        metrics=metrics,
+        max_json_bytes=settings.MAX_JSON_BODY_BYTES,
+        raw_body_paths=raw_body_paths,
+    )
+    return app
+
+
+def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
+    """Run ``app_factory(settings)`` with uvicorn on ``HOST:PORT`` (the ``__main__`` of a service)."""
+    import uvicorn
+
+    configure_logging(settings)
+    app = app_factory(settings)
+    logging.getLogger("shared.app").info(
+        "%s listening on http://%s:%s", app.state.service, settings.HOST, settings.PORT
+    )
+    uvicorn.run(
+        app,
+        host=settings.HOST,
+        port=settings.PORT,
+        log_level=settings.LOG_LEVEL.lower(),
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )

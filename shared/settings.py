@@ -1,0 +1,93 @@
+"""Settings shared by every service (pydantic-settings, the original environment names).
+
+Each service subclasses :class:`ServiceSettings` and overrides ``PORT`` (and adds its own
+fields). Every variable has a working local default; ``ENV=production`` refuses to start
+while ``JWT_SECRET`` or ``SERVICE_KEY`` still hold their development defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"
+DEV_SERVICE_KEY = "dev-service-key-change-me"
+
+
+class InsecureSettingsError(ValueError):
+    """Raised when production settings still carry a development secret."""
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service reads. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    ENV: Literal["development", "test", "production"] = "development"
+    HOST: str = "127.0.0.1"
+    PORT: int = 8000
+    LOG_LEVEL: str = "info"
+    LOG_FORMAT: Literal["text", "json"] = "text"
+
+    MONGODB_URI: str | None = None
+    DATA_DIR: str = "./data"
+
+    JWT_SECRET: str = DEV_JWT_SECRET
+    JWT_ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+    JWT_EXPIRES_SECONDS: int = 24 * 3600
+    JWT_REFRESH_EXPIRES_SECONDS: int = 7 * 24 * 3600
+    SERVICE_KEY: str = DEV_SERVICE_KEY
+    BCRYPT_ROUNDS: int = 12
+
+    CORS_ORIGIN: str = "*"
+    RATE_LIMIT_MAX: int = 100
+    RATE_LIMIT_WINDOW_MS: int = 900_000
+    TRUST_PROXY_HOPS: int = 1
+    REDIS_URL: str | None = None
+    MAX_JSON_BODY_BYTES: int = 10 * 1024 * 1024
+
+    FRONTEND_URL: str = "http://localhost:3000"
+    OUTBOX_POLL_SECONDS: float = 5.0
+
+    GATEWAY_URL: str = "http://127.0.0.1:8000"
+    CUSTOMER_SERVICE_URL: str = "http://127.0.0.1:3001"
+    SELLERS_SERVICE_URL: str = "http://127.0.0.1:3002"
+    MEDIA_SERVICE_URL: str = "http://127.0.0.1:3003"
+    PRODUCTS_SERVICE_URL: str = "http://127.0.0.1:3004"
+    ORDERS_SERVICE_URL: str = "http://127.0.0.1:3005"
+    ADMIN_SERVICE_URL: str = "http://127.0.0.1:3006"
+    NOTIFICATIONS_SERVICE_URL: str = "http://127.0.0.1:3007"
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> ServiceSettings:
+        if self.ENV == "production":
+            if self.JWT_SECRET == DEV_JWT_SECRET or len(self.JWT_SECRET) < 32:
+                raise InsecureSettingsError(
+                    "JWT_SECRET must be set to a secret of at least 32 characters when ENV=production"
+                )
+            if DEV_SERVICE_KEY in self.service_keys:
+                raise InsecureSettingsError(
+                    "SERVICE_KEY must be changed from its default when ENV=production"
+                )
+        return self
+
+    @property
+    def service_keys(self) -> list[str]:
+        """The accepted service keys (``SERVICE_KEY`` is comma-separated for rotation)."""
+        return [k.strip() for k in self.SERVICE_KEY.split(",") if k.strip()]
+
+    @property
+    def outgoing_service_key(self) -> str:
+        """The key this service sends: the first one listed."""
+        return self.service_keys[0]
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """``CORS_ORIGIN`` as a list (comma-separated; ``*`` allows any origin)."""
+        return [o.strip() for o in self.CORS_ORIGIN.split(",") if o.strip()]
+
+    def service_url(self, service: str) -> str:
+        """The base URL of another service, e.g. ``service_url("notifications")``."""
+        return getattr(self, f"{service.upper()}_SERVICE_URL").rstrip("/")
