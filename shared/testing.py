@@ -29,3 +29,58 @@ async def lifespan_client(
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url=base_url, headers=headers) as client:
             yield client
+
+
+class Receiver:
+    """A small real HTTP server on a free loopback port that records what it receives.
+
+    Stands in for a service that does not exist yet (or that must misbehave): set
+    ``status`` to choose the answer, ``delay`` to make it hang. ``requests`` holds
+    ``(method, path, headers, json)`` tuples. Use as ``async with Receiver() as r:``.
+    """
+
+    def __init__(self, *, status: int = 202, delay: float = 0.0) -> None:
+        self.status = status
+        self.delay = delay
+        self.requests: list[tuple[str, str, dict[str, str], object]] = []
+        self.url = ""
+        self._runner = None
+
+    async def __aenter__(self) -> Receiver:
+        import asyncio
+
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.json() if request.can_read_body else None
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            self.requests.append((request.method, request.path, dict(request.headers), body))
+            return web.json_response({"success": 200 <= self.status < 300, "message": "recorded"}, status=self.status)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def bodies(self, path: str | None = None) -> list[object]:
+        """The JSON bodies received (on ``path`` only, when given)."""
+        return [body for _, p, _, body in self.requests if path is None or p == path]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

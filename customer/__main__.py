@@ -1,0 +1,8 @@
+"""``python -m customer`` starts the customer service on ``PORT`` (default 3001)."""
+
+from customer.app import create_app
+from customer.settings import CustomerSettings
+from shared.app import serve
+
+if __name__ == "__main__":
+    serve(create_app, CustomerSettings())

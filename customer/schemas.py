@@ -1,0 +1,398 @@
+"""Request bodies of the customer service, with the contract's validation messages.
+
+Unknown fields are ignored. For optional strings ``""`` means absent on create and
+"clear" on update; models keep ``model_fields_set`` so updates know what was sent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from shared.passwords import too_long
+from shared.validation import is_valid_email, normalize_email, parse_bool
+
+PHONE_RE = re.compile(r"^[0-9]{10,15}$")
+POSTAL_RE = re.compile(r"^[A-Za-z0-9\s-]{3,10}$")
+GENDERS = ("male", "female", "other", "prefer_not_to_say")
+ADDRESS_TYPES = ("home", "work", "other")
+ADDRESS_ALIASES = (("street", "addressLine1"), ("street2", "addressLine2"), ("phone", "contactPhone"))
+UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.I)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and value.strip() == "":
+        return None
+    return value
+
+
+Blankable = BeforeValidator(_blank_to_none)
+
+
+def _lax_bool(message: str):
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        parsed = parse_bool(value)
+        if parsed is None:
+            raise ValueError(message)
+        return parsed
+
+    return BeforeValidator(convert)
+
+
+def check_name(value: Any, label: str) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"{label} is required")
+    if not isinstance(value, str):
+        raise ValueError(f"{label} must be a string")
+    value = value.strip()
+    if len(value) < 2:
+        raise ValueError(f"{label} must be at least 2 characters")
+    if len(value) > 50:
+        raise ValueError(f"{label} cannot exceed 50 characters")
+    return value
+
+
+def check_password(value: Any, label: str = "Password") -> str:
+    if value is None or value == "":
+        raise ValueError(f"{label} is required")
+    if not isinstance(value, str):
+        raise ValueError(f"{label} must be a string")
+    if len(value) < 6:
+        raise ValueError(f"{label} must be at least 6 characters")
+    if len(value) > 50:
+        raise ValueError(f"{label} cannot exceed 50 characters")
+    if too_long(value):
+        raise ValueError(f"{label} cannot exceed 72 bytes")
+    return value
+
+
+def check_email(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError("Email is required")
+    if not isinstance(value, str) or not is_valid_email(normalize_email(value)):
+        raise ValueError("Please provide a valid email address")
+    return normalize_email(value)
+
+
+def check_phone(value: str | None) -> str | None:
+    if value is not None and not PHONE_RE.match(value.strip()):
+        raise ValueError("Please provide a valid phone number")
+    return value.strip() if value is not None else None
+
+
+def check_birth_date(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        day = (
+            date.fromisoformat(value)
+            if len(value) == 10
+            else datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+        )
+    except ValueError:
+        raise ValueError("Please provide a valid date of birth") from None
+    if day > datetime.now(UTC).date():
+        raise ValueError("Date of birth cannot be in the future")
+    return day.isoformat()
+
+
+def check_gender(value: str | None) -> str | None:
+    if value is not None and value not in GENDERS:
+        raise ValueError("Gender must be male, female, other or prefer_not_to_say")
+    return value
+
+
+OptionalText = Annotated[str | None, Blankable]
+
+
+class RegisterIn(Body):
+    firstName: Any = None
+    lastName: Any = None
+    email: Any = None
+    password: Any = None
+    confirmPassword: str | None = None
+    phone: OptionalText = None
+    dateOfBirth: OptionalText = None
+    gender: OptionalText = None
+
+    _first = field_validator("firstName", mode="before")(lambda v: check_name(v, "First name"))
+    _last = field_validator("lastName", mode="before")(lambda v: check_name(v, "Last name"))
+    _email = field_validator("email", mode="before")(check_email)
+    _password = field_validator("password", mode="before")(check_password)
+    _phone = field_validator("phone")(check_phone)
+    _dob = field_validator("dateOfBirth")(check_birth_date)
+    _gender = field_validator("gender")(check_gender)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require(cls, data: Any) -> Any:
+        # Run the field validators on missing fields too, so "X is required" is listed.
+        if isinstance(data, dict):
+            data = dict(data)
+            for name in ("firstName", "lastName", "email", "password"):
+                data.setdefault(name, None)
+        return data
+
+
+class LoginIn(Body):
+    email: Any = None
+    password: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {"email": None, "password": None, **data}
+        return data
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email(cls, value: Any) -> str:
+        return check_email(value)
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password(cls, value: Any) -> str:
+        if value is None or value == "":
+            raise ValueError("Password is required")
+        if not isinstance(value, str):
+            raise ValueError("Password must be a string")
+        if too_long(value):
+            raise ValueError("Password cannot exceed 72 bytes")
+        return value
+
+
+class RefreshIn(Body):
+    refreshToken: str = Field(min_length=1)
+
+
+class EmailIn(Body):
+    email: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require(cls, data: Any) -> Any:
+        return {"email": None, **data} if isinstance(data, dict) else data
+
+    _email = field_validator("email", mode="before")(check_email)
+
+
+class ResetPasswordIn(Body):
+    token: str = Field(min_length=1)
+    newPassword: Any = None
+    confirmPassword: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            if data.get("newPassword") in (None, "") and "password" in data:
+                data["newPassword"] = data["password"]
+            data.setdefault("newPassword", None)
+        return data
+
+    _new = field_validator("newPassword", mode="before")(lambda v: check_password(v, "New password"))
+
+
+class ChangePasswordIn(Body):
+    currentPassword: str = Field(min_length=1)
+    newPassword: Any = None
+    confirmPassword: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require(cls, data: Any) -> Any:
+        return {"newPassword": None, **data} if isinstance(data, dict) else data
+
+    _new = field_validator("newPassword", mode="before")(lambda v: check_password(v, "New password"))
+
+
+class DeactivateIn(Body):
+    password: str = Field(min_length=1)
+    reason: OptionalText = Field(default=None, max_length=500)
+
+
+class PreferencesIn(Body):
+    newsletter: Annotated[bool | None, _lax_bool("newsletter must be a boolean")] = None
+    smsNotifications: Annotated[bool | None, _lax_bool("smsNotifications must be a boolean")] = None
+    language: str | None = Field(default=None, min_length=2, max_length=10)
+    currency: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError("Currency must be a 3-letter code")
+        return value.upper() if value else value
+
+
+class ProfileUpdateIn(Body):
+    firstName: Any = None
+    lastName: Any = None
+    phone: OptionalText = None
+    dateOfBirth: OptionalText = None
+    gender: OptionalText = None
+    profileImage: OptionalText = Field(default=None, max_length=500)
+    preferences: PreferencesIn | None = None
+
+    @field_validator("firstName", mode="before")
+    @classmethod
+    def _first(cls, value: Any) -> str:
+        return check_name(value, "First name")
+
+    @field_validator("lastName", mode="before")
+    @classmethod
+    def _last(cls, value: Any) -> str:
+        return check_name(value, "Last name")
+
+    _phone = field_validator("phone")(check_phone)
+    _dob = field_validator("dateOfBirth")(check_birth_date)
+    _gender = field_validator("gender")(check_gender)
+
+    @field_validator("profileImage")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not UUID4_RE.match(value) and not re.match(r"^https?://\S+$", value):
+            raise ValueError("Profile image must be a media id or an http(s) URL")
+        return value
+
+
+class AddressIn(Body):
+    """Address fields; ``street``/``street2``/``phone`` are input aliases (canonical wins)."""
+
+    type: OptionalText = None
+    label: OptionalText = Field(default=None, max_length=50)
+    addressLine1: OptionalText = None
+    addressLine2: OptionalText = None
+    city: OptionalText = None
+    state: OptionalText = None
+    country: OptionalText = None
+    postalCode: OptionalText = None
+    contactName: OptionalText = None
+    contactPhone: OptionalText = None
+    firstName: OptionalText = None
+    lastName: OptionalText = None
+    company: OptionalText = None
+    landmark: OptionalText = None
+    deliveryInstructions: OptionalText = None
+    coordinates: Coordinates | None = None
+    isDefault: Annotated[bool | None, _lax_bool("isDefault must be a boolean")] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for alias, canonical in ADDRESS_ALIASES:
+                if alias in data and canonical not in data:
+                    data[canonical] = data[alias]
+        return data
+
+
+class Coordinates(Body):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+AddressIn.model_rebuild()
+
+ADDRESS_LIMITS = {
+    "label": 50,
+    "addressLine1": 100,
+    "addressLine2": 100,
+    "city": 50,
+    "state": 50,
+    "country": 50,
+    "contactName": 100,
+    "company": 100,
+    "landmark": 100,
+    "deliveryInstructions": 500,
+    "firstName": 50,
+    "lastName": 50,
+}
+ADDRESS_LABELS = {"addressLine1": "Address line 1", "addressLine2": "Address line 2", "postalCode": "Postal code"}
+REQUIRED_ADDRESS_FIELDS = ("addressLine1", "city", "state", "country", "postalCode")
+
+
+def address_field_errors(address: AddressIn, *, partial: bool = False) -> list[tuple[str, str]]:
+    """Every rule of §2.2 broken by ``address`` as (field, message); ``partial`` for updates."""
+    errors: list[tuple[str, str]] = []
+    sent = address.model_fields_set
+    for name in REQUIRED_ADDRESS_FIELDS:
+        value = getattr(address, name)
+        if value is None and (not partial or name in sent):
+            label = ADDRESS_LABELS.get(name, name.capitalize())
+            errors.append((name, f"{label} is required"))
+    for name, limit in ADDRESS_LIMITS.items():
+        value = getattr(address, name)
+        if value is not None and len(value) > limit:
+            label = ADDRESS_LABELS.get(name) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).capitalize()
+            errors.append((name, f"{label} cannot exceed {limit} characters"))
+    if address.postalCode is not None and not POSTAL_RE.match(address.postalCode):
+        errors.append(("postalCode", "Please provide a valid postal code"))
+    if address.contactPhone is not None and not PHONE_RE.match(address.contactPhone.strip()):
+        errors.append(("contactPhone", "Please provide a valid phone number"))
+    if address.type is not None and address.type not in ADDRESS_TYPES:
+        errors.append(("type", "Type must be home, work or other"))
+    return errors
+
+
+class AdminStatusIn(Body):
+    isActive: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require(cls, data: Any) -> Any:
+        return {"isActive": None, **data} if isinstance(data, dict) else data
+
+    @field_validator("isActive", mode="before")
+    @classmethod
+    def _bool(cls, value: Any) -> bool:
+        parsed = parse_bool(value)
+        if parsed is None:
+            raise ValueError("isActive must be a boolean")
+        return parsed
+
+
+class OrderStatsIn(Body):
+    orderTotal: Any = None
+    orderId: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            if data.get("orderTotal") is None and "totalAmount" in data:
+                data["orderTotal"] = data["totalAmount"]
+            data.setdefault("orderTotal", None)
+        return data
+
+    @field_validator("orderTotal", mode="before")
+    @classmethod
+    def _total(cls, value: Any) -> float:
+        if value is None or value == "" or isinstance(value, bool):
+            raise ValueError("Order total is required")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("Order total must be a number") from None
+        if not (0 <= number <= 10_000_000):
+            raise ValueError("Order total must be between 0 and 10000000")
+        return value
+
+
+AccountType = Literal["customer"]

@@ -1,0 +1,264 @@
+"""The outbox: calls that must happen but must not block or fail a request.
+
+One implementation for every service (ARCHITECTURE.md "Reliable side effects"). A row is
+upserted under a unique ``dedupeKey`` in the service's own ``outbox`` collection together
+with the state change it follows; an immediate attempt runs after the answer and a drainer
+started in the lifespan picks due rows every ``OUTBOX_POLL_SECONDS``.
+
+The payload of the HTTP call is built *at send time* by the handler registered for the
+row's ``kind``, from the current data; a handler may return None to close the row as sent
+without a call (e.g. the customer became inactive).
+
+Outcome of a call: 2xx → ``sent`` (only if the row's ``version`` is unchanged, otherwise it
+stays pending and is sent again with fresh data); timeout, connection error, 408, 429,
+500, 503, 504 → retried with backoff ``min(5 s × 2^(attempts−1), 300 s)`` without limit;
+a status listed in the request's ``permanent_statuses`` (notifications' 502) → ``failed``
+at once; any other 4xx (or other 5xx) → retried likewise, ``failed`` after 5 such answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from shared.clients import ServiceClients
+from shared.responses import UpstreamError
+from shared.store import Collection, DocumentStore, DuplicateKeyError
+from shared.timeutil import now_iso
+
+log = logging.getLogger("shared.outbox")
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 503, 504})
+MAX_FINAL_ANSWERS = 5
+CLAIM_SECONDS = 60
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRequest:
+    """The call a handler wants made for one row."""
+
+    service: str
+    method: str
+    path: str
+    json: Any = None
+    timeout: float = 5.0
+    permanent_statuses: frozenset[int] = field(default_factory=frozenset)
+
+
+Handler = Callable[[Mapping[str, Any]], Awaitable[OutboxRequest | None]]
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Delay before the next try after ``attempts`` failed tries: 5 s, 10 s, 20 s … ≤ 300 s."""
+    return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_CAP_SECONDS)
+
+
+class Outbox:
+    """Queue and deliver side-effect calls for one service.
+
+    ``handlers`` maps a row ``kind`` to a coroutine building its :class:`OutboxRequest`.
+    """
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        clients: ServiceClients,
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        poll_seconds: float = 5.0,
+        collection: str = "outbox",
+    ) -> None:
+        self._rows: Collection = store.collection(collection)
+        self._clients = clients
+        self._handlers = dict(handlers or {})
+        self._poll_seconds = poll_seconds
+        self._drainer: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Set the handler that builds the call for rows of ``kind``."""
+        self._handlers[kind] = handler
+
+    @property
+    def rows(self) -> Collection:
+        """The underlying collection (for tests and admin views)."""
+        return self._rows
+
+    async def create_indexes(self) -> None:
+        """The unique ``dedupeKey`` index and the due-row index."""
+        await self._rows.create_index("dedupeKey", unique=True)
+        await self._rows.create_index([("status", 1), ("nextAttemptAt", 1)])
+
+    async def enqueue(self, *, kind: str, dedupe_key: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Upsert the row for ``dedupe_key``: pending, due now, attempts 0, version + 1.
+
+        Queuing the same key twice never sends twice; a row already sent is sent again
+        (the caller asked for a fresh delivery, e.g. a new reset email).
+        """
+        if kind not in self._handlers:
+            raise ValueError(f"no outbox handler for kind {kind!r}")
+        now = now_iso()
+        update = {
+            "$set": {
+                "kind": kind,
+                "payload": dict(payload or {}),
+                "status": "pending",
+                "attempts": 0,
+                "finalAnswers": 0,
+                "nextAttemptAt": now,
+                "claimedUntil": None,
+                "lastError": None,
+                "updatedAt": now,
+            },
+            "$inc": {"version": 1},
+            "$setOnInsert": {"createdAt": now, "sentAt": None},
+        }
+        try:
+            await self._rows.update_one({"dedupeKey": dedupe_key}, update, upsert=True)
+        except DuplicateKeyError:
+            # Two first enqueues raced on the upsert; the loser's update now matches.
+            await self._rows.update_one({"dedupeKey": dedupe_key}, update)
+
+    def send_soon(self, dedupe_key: str) -> None:
+        """Try ``dedupe_key`` in the background now (call after answering the request)."""
+        task = asyncio.get_running_loop().create_task(self._attempt_key(dedupe_key))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _attempt_key(self, dedupe_key: str) -> None:
+        try:
+            row = await self._claim({"dedupeKey": dedupe_key})
+            if row is not None:
+                await self._deliver(row)
+        except Exception:
+            log.exception("outbox: immediate attempt for %s failed", dedupe_key)
+
+    async def drain_once(self, *, limit: int = 100) -> int:
+        """Claim and deliver up to ``limit`` due rows; return how many were attempted."""
+        done = 0
+        while done < limit:
+            row = await self._claim({})
+            if row is None:
+                break
+            await self._deliver(row)
+            done += 1
+        return done
+
+    async def _claim(self, extra: Mapping[str, Any]) -> dict[str, Any] | None:
+        now = now_iso()
+        due = {
+            "$or": [
+                {"status": "pending", "nextAttemptAt": {"$lte": now}},
+                {"status": "sending", "claimedUntil": {"$lte": now}},
+            ]
+        }
+        return await self._rows.find_one_and_update(
+            {"$and": [dict(extra), due]} if extra else due,
+            {"$set": {"status": "sending", "claimedUntil": now_iso(timedelta(seconds=CLAIM_SECONDS))}},
+            sort=[("nextAttemptAt", 1)],
+            return_document="after",
+        )
+
+    async def _deliver(self, row: Mapping[str, Any]) -> None:
+        handler = self._handlers.get(row["kind"])
+        if handler is None:
+            await self._finish(row, status="failed", error=f"no handler for kind {row['kind']}")
+            return
+        try:
+            request = await handler(row)
+        except Exception as exc:  # a bug or a store hiccup while building: retry later
+            log.exception("outbox: building %s failed", row["dedupeKey"])
+            await self._retry(row, error=f"build failed: {exc}", final_answer=False)
+            return
+        if request is None:
+            await self._finish(row, status="sent", error=None)
+            return
+        client = self._clients.get(request.service)
+        headers = {"Idempotency-Key": row["dedupeKey"]}
+        try:
+            response = await client.request(
+                request.method, request.path, json=request.json, headers=headers, timeout=request.timeout
+            )
+        except UpstreamError as exc:
+            await self._retry(row, error=exc.message, final_answer=False)
+            return
+        status = response.status_code
+        if 200 <= status < 300:
+            await self._finish(row, status="sent", error=None)
+        elif status in request.permanent_statuses:
+            await self._finish(row, status="failed", error=f"{status}: {response.text[:300]}")
+        elif status in RETRYABLE_STATUSES:
+            await self._retry(row, error=f"{status}: {response.text[:300]}", final_answer=False)
+        else:
+            await self._retry(row, error=f"{status}: {response.text[:300]}", final_answer=True)
+
+    async def _finish(self, row: Mapping[str, Any], *, status: str, error: str | None) -> None:
+        now = now_iso()
+        fields: dict[str, Any] = {"status": status, "claimedUntil": None, "updatedAt": now, "lastError": error}
+        if status == "sent":
+            fields["sentAt"] = now
+        else:
+            log.error("outbox: %s failed for good: %s", row["dedupeKey"], error)
+        # Only close the row we claimed: a re-enqueue meanwhile bumped the version and
+        # reset it to pending, so it is sent again with fresh data.
+        await self._rows.update_one(
+            {"_id": row["_id"], "version": row["version"], "status": "sending"}, {"$set": fields}
+        )
+
+    async def _retry(self, row: Mapping[str, Any], *, error: str, final_answer: bool) -> None:
+        attempts = int(row.get("attempts", 0)) + 1
+        finals = int(row.get("finalAnswers", 0)) + (1 if final_answer else 0)
+        if finals >= MAX_FINAL_ANSWERS:
+            await self._finish({**row}, status="failed", error=error)
+            return
+        now = now_iso()
+        log.warning("outbox: %s attempt %d failed: %s", row["dedupeKey"], attempts, error)
+        await self._rows.update_one(
+            {"_id": row["_id"], "version": row["version"], "status": "sending"},
+            {
+                "$set": {
+                    "status": "pending",
+                    "attempts": attempts,
+                    "finalAnswers": finals,
+                    "nextAttemptAt": now_iso(timedelta(seconds=backoff_seconds(attempts))),
+                    "claimedUntil": None,
+                    "lastError": error,
+                    "updatedAt": now,
+                }
+            },
+        )
+
+    async def start(self) -> None:
+        """Start the drainer task (call in the lifespan)."""
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain_forever())
+
+    async def stop(self) -> None:
+        """Stop the drainer and wait for immediate attempts still running."""
+        if self._drainer is not None:
+            self._drainer.cancel()
+            try:
+                await self._drainer
+            except asyncio.CancelledError:
+                pass
+            self._drainer = None
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _drain_forever(self) -> None:
+        while True:
+            try:
+                await self.drain_once()
+            except Exception:
+                log.exception("outbox: drain failed")
+            await asyncio.sleep(self._poll_seconds)
+
+    async def purge_sent(self, *, older_than: timedelta = timedelta(days=7)) -> int:
+        """Delete ``sent`` rows older than ``older_than``; nothing else is ever deleted."""
+        return await self._rows.delete_many({"status": "sent", "sentAt": {"$lt": now_iso(-older_than)}})
