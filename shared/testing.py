@@ -36,7 +36,7 @@ class Receiver:
 
     Stands in for a service that does not exist yet (or that must misbehave): set
     ``status`` to choose the answer, ``delay`` to make it hang. ``requests`` holds
-    ``(method, path, headers, json)`` tuples. Use as ``async with Receiver() as r:``.
+    ``(method, path, headers, json)`` tuples (header names lower-cased). Use as ``async with Receiver() as r:``.
     """
 
     def __init__(self, *, status: int = 202, delay: float = 0.0) -> None:
@@ -55,7 +55,8 @@ class Receiver:
             body = await request.json() if request.can_read_body else None
             if self.delay:
                 await asyncio.sleep(self.delay)
-            self.requests.append((request.method, request.path, dict(request.headers), body))
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.requests.append((request.method, request.path, headers, body))
             return web.json_response({"success": 200 <= self.status < 300, "message": "recorded"}, status=self.status)
 
         app = web.Application()
