@@ -1,0 +1,21 @@
+# One image for every service; the command picks which one runs:
+#   docker run shop-backend python -m customer
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    HOST=0.0.0.0 DATA_DIR=/data MEDIA_ROOT=/data/media
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY gateway ./gateway
+COPY customer ./customer
+COPY sellers ./sellers
+COPY media ./media
+COPY products ./products
+COPY notifications ./notifications
+RUN pip install . && useradd --system --uid 10001 app && mkdir -p /data && chown app /data
+
+USER app
+VOLUME ["/data"]
+CMD ["python", "-m", "gateway"]
