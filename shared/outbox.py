@@ -37,6 +37,7 @@ MAX_FINAL_ANSWERS = 5
 CLAIM_SECONDS = 60
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
+PURGE_EVERY_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,9 +253,14 @@ class Outbox:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _drain_forever(self) -> None:
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 await self.drain_once()
+                if loop.time() - last_purge >= PURGE_EVERY_SECONDS:
+                    last_purge = loop.time()
+                    await self.purge_sent()
             except Exception:
                 log.exception("outbox: drain failed")
             await asyncio.sleep(self._poll_seconds)
