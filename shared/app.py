@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,7 +37,9 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 Hook = Callable[[FastAPI], Awaitable[None]]
-HealthCheck = Callable[[], Awaitable[bool]]
+HealthCheck = Callable[[], Awaitable[bool | Mapping[str, Any]]]
+"""Answers True/False, or a mapping of extra ``/health`` fields (with ``"healthy": False`` for
+an unhealthy answer); raising counts as unhealthy."""
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _MAX_REQUEST_ID = 128
@@ -251,7 +253,9 @@ def create_service_app(
     """Build a service app.
 
     ``service`` is the short name (``customer``); ``/health`` answers ``<service>-service``.
-    ``health_check`` (e.g. ``store.ping``) decides healthy (200) vs unhealthy (503).
+    ``health_check`` (e.g. ``store.ping``) decides healthy (200) vs unhealthy (503); it may
+    return a mapping of extra fields for a healthy answer. ``app.state.metrics_registry`` is
+    the Prometheus registry behind ``/metrics``, for service-specific metrics.
     ``on_startup``/``on_shutdown`` hooks run in the lifespan, in order / reverse order.
     ``raw_body_paths`` are path prefixes exempt from the JSON body guard (uploads).
     """
@@ -278,21 +282,28 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.metrics_registry = metrics.registry
     install_error_handlers(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
-        healthy = True
+        healthy, extra = True, {}
         if health_check is not None:
             try:
-                healthy = await health_check()
+                verdict = await health_check()
             except Exception:
-                healthy = False
+                verdict = False
+            if isinstance(verdict, Mapping):
+                extra = dict(verdict)
+                healthy = bool(extra.pop("healthy", True))
+            else:
+                healthy = bool(verdict)
         body = {
             "success": healthy,
             "service": health_name,
             "status": "healthy" if healthy else "unhealthy",
             "timestamp": now_iso(),
+            **extra,
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -1,0 +1,197 @@
+"""Notifications throughput: messages/s with N concurrent senders, and /health latency meanwhile.
+
+Starts, all on 127.0.0.1 and on free ports:
+  * an aiosmtpd server in its own process that accepts and counts every message;
+  * the service as a real process (``python -m notifications``), SMTP settings from the
+    environment (encryption none, no auth), a fresh database in a temporary folder;
+then 20 senders (by default) post ``/api/v1/send`` back to back until the message count or the
+time limit is reached, while one more task polls ``/health`` every 20 ms.
+
+    python bench/notifications.py                       # SMTP, 20 senders, 2000 messages / 60 s max
+    python bench/notifications.py --transport file      # no SMTP row: .eml files in the outbox
+    python bench/notifications.py --senders 50 --messages 5000
+
+Not a test: prints figures, asserts nothing about speed. Bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICE_KEY = "bench-service-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_smtp_sink(port: int, counter, ready, stop) -> None:  # type: ignore[no-untyped-def]
+    """Child process: an aiosmtpd server that counts accepted messages."""
+    from aiosmtpd.controller import Controller
+
+    class Counting:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            with counter.get_lock():
+                counter.value += 1
+            return "250 OK"
+
+    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def wait_healthy(session: aiohttp.ClientSession, url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"service exited with code {process.returncode}")
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("service did not become healthy")
+
+
+async def drive(base: str, *, senders: int, messages: int, seconds: float) -> dict[str, object]:
+    headers = {"X-Service-Key": SERVICE_KEY}
+    connector = aiohttp.TCPConnector(limit=senders + 2)
+    statuses: dict[int, int] = {}
+    send_latencies: list[float] = []
+    health_latencies: list[float] = []
+    issued = 0
+    done = asyncio.Event()
+
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        async def sender(worker: int) -> None:
+            nonlocal issued
+            while not done.is_set() and issued < messages:
+                issued += 1
+                n = issued
+                body = {"template": "order_confirmation", "recipient_email": f"buyer{n}@example.com",
+                        "recipient_name": f"Buyer {n}",
+                        "data": {"customerName": f"Buyer {n}", "orderNumber": f"ORD-{n:06d}", "totalAmount": 59.9,
+                                 "items": [{"productName": "Lamp", "quantity": 2},
+                                           {"productName": "Shade", "quantity": 1}]}}
+                started = time.perf_counter()
+                async with session.post(f"{base}/api/v1/send", json=body) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                send_latencies.append(time.perf_counter() - started)
+
+        async def health() -> None:
+            while not done.is_set():
+                started = time.perf_counter()
+                async with session.get(f"{base}/health") as response:
+                    await response.read()
+                health_latencies.append(time.perf_counter() - started)
+                await asyncio.sleep(0.02)
+
+        poller = asyncio.create_task(health())
+        started = time.perf_counter()
+        tasks = [asyncio.create_task(sender(i)) for i in range(senders)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds)
+        except TimeoutError:
+            pass
+        elapsed = time.perf_counter() - started
+        done.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, poller, return_exceptions=True)
+
+    return {"elapsed": elapsed, "statuses": statuses, "send": send_latencies, "health": health_latencies}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=60.0, help="time limit of the send phase")
+    parser.add_argument("--transport", choices=("smtp", "file"), default="smtp")
+    parser.add_argument("--log-level", default="info", help="the service's LOG_LEVEL (info logs every request)")
+    args = parser.parse_args()
+
+    smtp_port, port = free_port(), free_port()
+    ctx = multiprocessing.get_context("spawn")
+    counter, ready, stop = ctx.Value("i", 0), ctx.Event(), ctx.Event()
+    sink = ctx.Process(target=run_smtp_sink, args=(smtp_port, counter, ready, stop), daemon=True)
+    sink.start()
+    if not ready.wait(15):
+        raise SystemExit("SMTP sink did not start")
+
+    with tempfile.TemporaryDirectory(prefix="bench-notifications-") as tmp:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PORT": str(port), "HOST": "127.0.0.1", "DATA_DIR": tmp,
+               "SERVICE_KEY": SERVICE_KEY, "LOG_LEVEL": args.log_level, "SMTP_LOCAL_HOSTNAME": "bench.local"}
+        if args.transport == "smtp":
+            env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_ENCRYPTION="none",
+                       SMTP_FROM_EMAIL="shop@example.com")
+        log_path = Path(tmp) / "service.log"
+        with open(log_path, "wb") as log:
+            service = subprocess.Popen([sys.executable, "-m", "notifications"], cwd=REPO, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async def run() -> dict[str, object]:
+                async with aiohttp.ClientSession() as session:
+                    await wait_healthy(session, f"{base}/health", service)
+                return await drive(base, senders=args.senders, messages=args.messages, seconds=args.seconds)
+
+            result = asyncio.run(run())
+        finally:
+            service.terminate()
+            try:
+                service.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                service.kill()
+            stop.set()
+            sink.join(timeout=10)
+
+    elapsed = float(result["elapsed"])  # type: ignore[arg-type]
+    statuses: dict[int, int] = result["statuses"]  # type: ignore[assignment]
+    send: list[float] = result["send"]  # type: ignore[assignment]
+    health: list[float] = result["health"]  # type: ignore[assignment]
+    accepted = statuses.get(200, 0)
+    ms = 1000.0
+    print(f"transport={args.transport} senders={args.senders} machine cores={os.cpu_count()} log={args.log_level}")
+    print(f"sent: {sum(statuses.values())} requests in {elapsed:.2f} s, statuses {dict(sorted(statuses.items()))}")
+    print(f"throughput: {accepted / elapsed:.1f} messages/s delivered synchronously (200)")
+    if args.transport == "smtp":
+        print(f"SMTP server received: {counter.value} messages")
+    print(f"/send latency ms: p50 {percentile(send, 50) * ms:.1f}  p99 {percentile(send, 99) * ms:.1f}  "
+          f"max {max(send, default=float('nan')) * ms:.1f}")
+    print(f"/health during the run: {len(health)} probes, ms p50 {percentile(health, 50) * ms:.1f}  "
+          f"p95 {percentile(health, 95) * ms:.1f}  p99 {percentile(health, 99) * ms:.1f}  "
+          f"max {max(health, default=float('nan')) * ms:.1f}  (mean {statistics.fmean(health) * ms:.1f})"
+          if health else "/health: no probes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Template rendering (R3): two Jinja2 sandboxes, the ``money`` filter, the context and the
+missing-variable list.
+
+``body_html`` renders with autoescape on, ``subject`` and ``body_text`` with it off. Unknown
+names and attributes render empty (``ChainableUndefined``); touching an unsafe attribute
+raises ``SecurityError`` at once instead of rendering empty, so a template probing Python
+internals fails loudly. The rendered subject is flattened to one line so no header can be
+injected through it.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, Literal
+
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, meta
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+Kind = Literal["subject", "body_html", "body_text"]
+SOURCES: tuple[Kind, ...] = ("subject", "body_html", "body_text")
+
+BUILTINS: frozenset[str] = frozenset(
+    {
+        "current_year",
+        "current_date",
+        "current_datetime",
+        "company_name",
+        "support_email",
+        "recipient_name",
+        "recipient_email",
+    }
+)
+
+MAX_RENDERED_CHARS = 2 * 1024 * 1024
+"""A rendered subject or body longer than this is a rendering failure (keeps one message bounded)."""
+
+_MAX_REPEAT_RESULT = 1024 * 1024
+_MAX_POWER_EXPONENT = 1000
+
+
+class RenderError(Exception):
+    """Rendering this template with this data failed; ``str(exc)`` is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    body_html: str | None
+    body_text: str | None
+    missing_variables: list[str]
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, str):  # Markup included: already-safe HTML stays unescaped
+        return value
+    if value is None or isinstance(value, Undefined):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return str(value)
+
+
+_CENTS = Decimal("0.01")
+_WIDE = Context(prec=400)
+
+
+def money(value: Any) -> Any:
+    """A number or numeric string → two decimals, half-up; empty/undefined → ``""``; other values unchanged."""
+    if value is None or isinstance(value, Undefined) or value == "":
+        return ""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        return value
+    try:
+        amount = Decimal(text)
+        if not amount.is_finite():
+            return value
+        return str(amount.quantize(_CENTS, rounding=ROUND_HALF_UP, context=_WIDE))
+    except (InvalidOperation, ValueError):
+        return value
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox with unsafe attributes raising and size-bounded ``*`` / ``**``."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe.")
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "**":
+            if isinstance(right, (int, float)) and abs(right) > _MAX_POWER_EXPONENT:
+                raise SecurityError("exponent is too large")
+            return operator.pow(left, right)
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > _MAX_REPEAT_RESULT:
+                raise SecurityError("repetition result is too large")
+        return operator.mul(left, right)
+
+
+def _make_env(*, autoescape: bool) -> SandboxedEnvironment:
+    env = _Sandbox(autoescape=autoescape, undefined=ChainableUndefined, finalize=_finalize, keep_trailing_newline=True)
+    env.filters["money"] = money
+    return env
+
+
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_SPACES = re.compile(r" {2,}")
+
+
+def one_line(text: str) -> str:
+    """CR, LF, every other line break or control character → one space; spaces collapsed; trimmed."""
+    return _SPACES.sub(" ", _LINE_BREAKS.sub(" ", text)).strip()
+
+
+_UPPER = re.compile(r"[A-Z]")
+_UNDERSCORE_LOWER = re.compile(r"_([a-z])")
+
+
+def other_spellings(key: str) -> set[str]:
+    """``customerName`` → ``{"customer_name"}``; ``order_number`` → ``{"orderNumber"}``."""
+    snake = _UPPER.sub(lambda m: "_" + m.group(0).lower(), key)
+    camel = _UNDERSCORE_LOWER.sub(lambda m: m.group(1).upper(), key)
+    return {name for name in (snake, camel) if name != key}
+
+
+def build_context(
+    data: Mapping[str, Any],
+    *,
+    now: datetime,
+    company_name: str,
+    support_email: str,
+    recipient_name: str,
+    recipient_email: str,
+) -> dict[str, Any]:
+    """Built-ins, then each data key's other spelling (when absent), then ``data`` itself."""
+    context: dict[str, Any] = {
+        "current_year": now.year,
+        "current_date": now.strftime("%Y-%m-%d"),
+        "current_datetime": now.strftime("%Y-%m-%d %H:%M:%S"),
+        "company_name": company_name,
+        "support_email": support_email,
+        "recipient_name": recipient_name,
+        "recipient_email": recipient_email,
+    }
+    for key, value in data.items():
+        for alias in other_spellings(key):
+            if alias not in data:
+                context[alias] = value
+    context.update(data)
+    return context
+
+
+def syntax_error_message(exc: TemplateSyntaxError) -> str:
+    return f"Template syntax error at line {exc.lineno}: {exc.message}"
+
+
+class Renderer:
+    """Compiles (with a cache keyed by source) and renders the three parts of a template."""
+
+    def __init__(self) -> None:
+        self._html = _make_env(autoescape=True)
+        self._plain = _make_env(autoescape=False)
+        self._globals = frozenset(self._html.globals)
+        self.compile = lru_cache(maxsize=512)(self._compile)
+        self._undeclared = lru_cache(maxsize=512)(self._find_undeclared)
+
+    def _env(self, kind: Kind) -> SandboxedEnvironment:
+        return self._html if kind == "body_html" else self._plain
+
+    def _compile(self, kind: Kind, source: str) -> Template:
+        return self._env(kind).from_string(source)
+
+    def _find_undeclared(self, kind: Kind, source: str) -> frozenset[str]:
+        return frozenset(meta.find_undeclared_variables(self._env(kind).parse(source)))
+
+    def check_syntax(self, kind: Kind, source: str) -> str | None:
+        """None when ``source`` compiles, else ``"Template syntax error at line N: …"``."""
+        try:
+            self.compile(kind, source)
+        except TemplateSyntaxError as exc:
+            return syntax_error_message(exc)
+        return None
+
+    def referenced(self, sources: Mapping[Kind, str | None]) -> set[str]:
+        """Every free name the given sources use, Jinja globals (``range`` …) left out."""
+        names: set[str] = set()
+        for kind, source in sources.items():
+            if source:
+                names |= self._undeclared(kind, source)
+        return names - self._globals
+
+    def derived_variables(self, sources: Mapping[Kind, str | None]) -> list[str]:
+        """The sorted names the sources reference, minus the built-ins."""
+        return sorted(self.referenced(sources) - BUILTINS)
+
+    def render(self, sources: Mapping[Kind, str | None], context: Mapping[str, Any]) -> Rendered:
+        """Render subject and bodies; raise :class:`RenderError` with the reason on any failure."""
+        out: dict[Kind, str | None] = {}
+        try:
+            missing = sorted(self.referenced(sources) - set(context))
+            for kind in SOURCES:
+                source = sources.get(kind)
+                if not source:
+                    out[kind] = "" if kind == "subject" else None
+                    continue
+                text = self.compile(kind, source).render(context)
+                if len(text) > MAX_RENDERED_CHARS:
+                    raise RenderError(f"the rendered {kind} is longer than {MAX_RENDERED_CHARS} characters")
+                out[kind] = text
+        except RenderError:
+            raise
+        except TemplateSyntaxError as exc:
+            raise RenderError(syntax_error_message(exc)) from exc
+        except Exception as exc:  # any runtime error of the template with this data
+            raise RenderError(str(exc) or type(exc).__name__) from exc
+        return Rendered(
+            subject=one_line(out["subject"] or ""),
+            body_html=out["body_html"],
+            body_text=out["body_text"],
+            missing_variables=missing,
+        )
