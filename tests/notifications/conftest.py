@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import email
 import email.policy
-import socket
 import ssl
 import threading
 import time
@@ -25,7 +24,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from notifications.app import create_app
 from notifications.settings import Settings
-from shared.testing import lifespan_client
+from shared.testing import free_port, lifespan_client
 
 SERVICE_KEY = "test-service-key"
 AUTH = {"X-Service-Key": SERVICE_KEY}
@@ -34,12 +33,6 @@ AUTH = {"X-Service-Key": SERVICE_KEY}
 def pytest_configure(config: pytest.Config) -> None:
     # The test servers allow AUTH without TLS on loopback on purpose.
     config.addinivalue_line("filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
