@@ -1,0 +1,8 @@
+"""``python -m sellers`` starts the sellers service on ``PORT`` (default 3002)."""
+
+from sellers.app import create_app
+from sellers.settings import SellersSettings
+from shared.app import serve
+
+if __name__ == "__main__":
+    serve(create_app, SellersSettings())

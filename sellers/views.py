@@ -1,0 +1,119 @@
+"""How sellers and their businesses are answered (contract §2.4, 4.13, 4.15)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+ADDRESS_FIELDS = ("street", "street2", "city", "state", "country", "postalCode")
+
+
+def address_view(address: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not address:
+        return None
+    return {field: address.get(field) for field in ADDRESS_FIELDS}
+
+
+def full_name(doc: Mapping[str, Any]) -> str:
+    return f"{doc.get('firstName', '')} {doc.get('lastName', '')}".strip()
+
+
+def seller_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The seller view: business fields are read from the embedded business, never a secret."""
+    business = doc.get("business") or {}
+    return {
+        "id": doc["_id"],
+        "firstName": doc.get("firstName"),
+        "lastName": doc.get("lastName"),
+        "fullName": full_name(doc),
+        "email": doc.get("email"),
+        "phone": doc.get("phone"),
+        "businessName": business.get("businessName"),
+        "businessType": business.get("businessType"),
+        "businessDescription": business.get("description"),
+        "address": address_view(business.get("address")),
+        "profileImage": doc.get("profileImage"),
+        "dateOfBirth": doc.get("dateOfBirth"),
+        "gender": doc.get("gender"),
+        "role": "seller",
+        "isActive": bool(doc.get("isActive", True)),
+        "isVerified": bool(doc.get("isVerified", False)),
+        "rating": doc.get("rating", 0),
+        "totalSales": int(doc.get("totalSales", 0)),
+        "totalProducts": int(doc.get("totalProducts", 0)),
+        "lastLogin": doc.get("lastLogin"),
+        "createdAt": doc.get("createdAt"),
+        "updatedAt": doc.get("updatedAt"),
+    }
+
+
+def business_view(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The business view of a seller document, or None when it has no business."""
+    business = doc.get("business")
+    if not business:
+        return None
+    return {
+        "id": business["_id"],
+        "sellerId": doc["_id"],
+        "businessName": business.get("businessName"),
+        "businessType": business.get("businessType"),
+        "description": business.get("description"),
+        "email": business.get("email"),
+        "phone": business.get("phone"),
+        "website": business.get("website"),
+        "industry": business.get("industry"),
+        "categories": list(business.get("categories") or []),
+        "establishedDate": business.get("establishedDate"),
+        "employeeCount": business.get("employeeCount"),
+        "logoMediaId": business.get("logoMediaId"),
+        "address": address_view(business.get("address")),
+        "verificationStatus": business.get("verificationStatus", "pending"),
+        "verifiedAt": business.get("verifiedAt"),
+        "isActive": bool(business.get("isActive", True)),
+        "createdAt": business.get("createdAt"),
+        "updatedAt": business.get("updatedAt"),
+    }
+
+
+def profile_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``{seller, business}`` as profile answers carry it."""
+    return {"seller": seller_view(doc), "business": business_view(doc)}
+
+
+def admin_details_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The admin details (4.13): the profile plus the lock state and ``deactivatedAt``."""
+    seller = seller_view(doc)
+    seller.update(
+        loginAttempts=int(doc.get("loginAttempts", 0)),
+        lockUntil=doc.get("lockUntil"),
+        deactivatedAt=doc.get("deactivatedAt"),
+    )
+    return {"seller": seller, "business": business_view(doc)}
+
+
+def bulk_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The basic info other services get from ``service/bulk`` (4.15)."""
+    business = doc.get("business") or {}
+    return {
+        "_id": doc["_id"],
+        "id": doc["_id"],
+        "firstName": doc.get("firstName"),
+        "lastName": doc.get("lastName"),
+        "fullName": full_name(doc),
+        "email": doc.get("email"),
+        "phone": doc.get("phone"),
+        "businessName": business.get("businessName"),
+        "businessType": business.get("businessType"),
+        "logo": business.get("logoMediaId"),
+        "business": (
+            {
+                "businessName": business.get("businessName"),
+                "businessType": business.get("businessType"),
+                "address": address_view(business.get("address")),
+            }
+            if business
+            else None
+        ),
+        "isVerified": bool(doc.get("isVerified", False)),
+        "createdAt": doc.get("createdAt"),
+    }
