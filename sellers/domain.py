@@ -7,12 +7,10 @@ business is embedded in the seller document, so account and business always chan
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,20 +103,6 @@ class Sellers:
         self.outbox = outbox
         self.settings = settings
         self.clock = clock
-        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
-
-    @asynccontextmanager
-    async def _per_seller(self, seller_id: str) -> AsyncIterator[None]:
-        entry = self._locks.setdefault(seller_id, (asyncio.Lock(), [0]))
-        lock, users = entry
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._locks[seller_id]
 
     def _now(self, delta: timedelta | None = None) -> str:
         return iso(self.clock() + delta if delta else self.clock())
@@ -459,13 +443,6 @@ class Sellers:
         """Activate/deactivate and/or verify; a sent ``isActive`` always syncs products (§6.3)."""
         if active is None and verified is None:
             raise ValidationFailed.field("isActive", STATUS_REQUIRED, top=STATUS_REQUIRED)
-        # One status change per seller at a time in this process: the shared outbox lets a
-        # re-queued row be claimed while an older send is still in flight, so two parallel
-        # changes could reach products out of order (the older value arriving last).
-        async with self._per_seller(seller_id):
-            return await self._set_status(seller_id, active=active, verified=verified)
-
-    async def _set_status(self, seller_id: str, *, active: bool | None, verified: bool | None) -> dict[str, Any]:
         if active is not None:
             # Queued before the change too, so a crash between the two still tells products;
             # the handler reads isActive at send time, and the re-queue below bumps the
@@ -485,8 +462,9 @@ class Sellers:
             inc: dict[str, int] = {}
             if active is False:
                 business_fields["isActive"] = False
-                if current.get("isActive", True):
-                    condition["isActive"] = True
+                # Pin the state we read, so an activation in between is re-read, not half undone.
+                condition["isActive"] = bool(current.get("isActive", True))
+                if condition["isActive"]:
                     fields.update(isActive=False, deactivatedAt=now)
                     inc["tokenVersion"] = 1
             elif active is True:
@@ -515,12 +493,10 @@ class Sellers:
         await self.outbox.enqueue(kind=SELLER_STATUS_KIND, dedupe_key=key, payload={"sellerId": seller_id})
         marker = _inline_sync.set(True)
         try:
-            # The shared outbox has no public "attempt this key now and wait" yet.
-            await self.outbox._attempt_key(key)
+            status = await self.outbox.attempt(key)
         finally:
             _inline_sync.reset(marker)
-        row = await self.outbox.rows.find_one({"dedupeKey": key})
-        return bool(row and row.get("status") == "sent")
+        return status == "sent"
 
     # service views
 

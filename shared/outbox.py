@@ -100,45 +100,69 @@ class Outbox:
         """Upsert the row for ``dedupe_key``: pending, due now, attempts 0, version + 1.
 
         Queuing the same key twice never sends twice; a row already sent is sent again
-        (the caller asked for a fresh delivery, e.g. a new reset email).
+        (the caller asked for a fresh delivery, e.g. a new reset email). A row being sent
+        right now keeps its claim and only gets the new version: the sender, seeing the
+        version moved on, puts it back to pending and it is sent again with fresh data, so
+        two sends of one key never overlap and the newest state is delivered last.
         """
         if kind not in self._handlers:
             raise ValueError(f"no outbox handler for kind {kind!r}")
-        now = now_iso()
-        update = {
-            "$set": {
-                "kind": kind,
-                "payload": dict(payload or {}),
-                "status": "pending",
-                "attempts": 0,
-                "finalAnswers": 0,
-                "nextAttemptAt": now,
-                "claimedUntil": None,
-                "lastError": None,
-                "updatedAt": now,
-            },
-            "$inc": {"version": 1},
-            "$setOnInsert": {"createdAt": now, "sentAt": None},
-        }
-        try:
-            await self._rows.update_one({"dedupeKey": dedupe_key}, update, upsert=True)
-        except DuplicateKeyError:
-            # Two first enqueues raced on the upsert; the loser's update now matches.
-            await self._rows.update_one({"dedupeKey": dedupe_key}, update)
+        fresh = {"kind": kind, "payload": dict(payload or {}), "attempts": 0, "finalAnswers": 0, "lastError": None}
+        for _ in range(5):
+            now = now_iso()
+            try:
+                result = await self._rows.update_one(
+                    {"dedupeKey": dedupe_key, "status": {"$ne": "sending"}},
+                    {
+                        "$set": {
+                            **fresh,
+                            "status": "pending",
+                            "nextAttemptAt": now,
+                            "claimedUntil": None,
+                            "updatedAt": now,
+                        },
+                        "$inc": {"version": 1},
+                        "$setOnInsert": {"createdAt": now, "sentAt": None},
+                    },
+                    upsert=True,
+                )
+                if result.matched or result.upserted_id:
+                    return
+            except DuplicateKeyError:
+                pass  # the row exists and is being sent (or a concurrent first enqueue won)
+            result = await self._rows.update_one(
+                {"dedupeKey": dedupe_key, "status": "sending"},
+                {"$set": {**fresh, "updatedAt": now}, "$inc": {"version": 1}},
+            )
+            if result.matched:
+                return
+        raise RuntimeError(f"outbox: could not enqueue {dedupe_key} (row kept changing)")
 
     def send_soon(self, dedupe_key: str) -> None:
         """Try ``dedupe_key`` in the background now (call after answering the request)."""
-        task = asyncio.get_running_loop().create_task(self._attempt_key(dedupe_key))
+        task = asyncio.get_running_loop().create_task(self._attempt_logged(dedupe_key))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _attempt_key(self, dedupe_key: str) -> None:
+    async def _attempt_logged(self, dedupe_key: str) -> None:
         try:
-            row = await self._claim({"dedupeKey": dedupe_key})
-            if row is not None:
-                await self._deliver(row)
+            await self.attempt(dedupe_key)
         except Exception:
             log.exception("outbox: immediate attempt for %s failed", dedupe_key)
+
+    async def attempt(self, dedupe_key: str) -> str | None:
+        """Deliver ``dedupe_key`` now if it is due and not being sent elsewhere, and wait.
+
+        Returns the row's status afterwards (``sent``, ``pending``, ``sending``, ``failed``),
+        or None when there is no such row.
+        """
+        for _ in range(3):  # a version that moved on during the send is due again at once
+            row = await self._claim({"dedupeKey": dedupe_key})
+            if row is None:
+                break
+            await self._deliver(row)
+        current = await self._rows.find_one({"dedupeKey": dedupe_key})
+        return current["status"] if current else None
 
     async def drain_once(self, *, limit: int = 100) -> int:
         """Claim and deliver up to ``limit`` due rows; return how many were attempted."""
@@ -206,11 +230,11 @@ class Outbox:
             fields["sentAt"] = now
         else:
             log.error("outbox: %s failed for good: %s", row["dedupeKey"], error)
-        # Only close the row we claimed: a re-enqueue meanwhile bumped the version and
-        # reset it to pending, so it is sent again with fresh data.
-        await self._rows.update_one(
+        closed = await self._rows.update_one(
             {"_id": row["_id"], "version": row["version"], "status": "sending"}, {"$set": fields}
         )
+        if not closed.matched:
+            await self._resend_newer(row)
 
     async def _retry(self, row: Mapping[str, Any], *, error: str, final_answer: bool) -> None:
         attempts = int(row.get("attempts", 0)) + 1
@@ -220,7 +244,7 @@ class Outbox:
             return
         now = now_iso()
         log.warning("outbox: %s attempt %d failed: %s", row["dedupeKey"], attempts, error)
-        await self._rows.update_one(
+        result = await self._rows.update_one(
             {"_id": row["_id"], "version": row["version"], "status": "sending"},
             {
                 "$set": {
@@ -233,6 +257,16 @@ class Outbox:
                     "updatedAt": now,
                 }
             },
+        )
+        if not result.matched:
+            await self._resend_newer(row)
+
+    async def _resend_newer(self, row: Mapping[str, Any]) -> None:
+        """The row was re-enqueued while we sent it: make the newer version due now."""
+        now = now_iso()
+        await self._rows.update_one(
+            {"_id": row["_id"], "status": "sending", "version": {"$ne": row["version"]}},
+            {"$set": {"status": "pending", "nextAttemptAt": now, "claimedUntil": None, "updatedAt": now}},
         )
 
     async def start(self) -> None:

@@ -138,6 +138,9 @@ async def test_handler_may_close_without_call_and_reenqueue_during_send_resends(
         sending = asyncio.create_task(outbox.drain_once())
         await asyncio.sleep(0.1)
         await outbox.enqueue(kind="email", dedupe_key="v", payload={"v": 2})
+        # The send in flight keeps its claim: no second worker may send the key meanwhile.
+        assert (await outbox.rows.find_one({"dedupeKey": "v"}))["status"] == "sending"
+        assert await outbox.attempt("v") == "sending"
         await sending
         # The first answer could not close the row (its version moved on), so the same
         # drain sent it again with the fresh payload.
