@@ -6,10 +6,8 @@ contract's messages. Every state change that must not race is one conditional up
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -24,7 +22,7 @@ from customer.views import (
     customer_view,
     sorted_address_views,
 )
-from shared.auth import decode_token, issue_token
+from shared.accounts import ACCOUNT_DEACTIVATED, AccountTokens, new_secret_token, sha256_hex
 from shared.outbox import Outbox, OutboxRequest
 from shared.passwords import hash_password, verify_dummy, verify_password
 from shared.responses import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -32,10 +30,8 @@ from shared.store import Document, DuplicateKeyError
 from shared.timeutil import now_iso
 from shared.validation import from_cents, pagination, to_cents
 
-ACCOUNT_DEACTIVATED = "Account is deactivated"
 CUSTOMER_NOT_FOUND = "Customer not found"
 ADDRESS_NOT_FOUND = "Address not found"
-INVALID_REFRESH = "Invalid refresh token"
 
 SORTABLE = {
     "createdAt": "createdAt",
@@ -51,10 +47,6 @@ MEDIA_KIND = "media_mark_used"
 NOTIFY_PERMANENT = frozenset({502})
 
 
-def sha256_hex(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class Customers:
     """The customer service's use cases. Built once per app; methods are keyword-only."""
 
@@ -62,48 +54,11 @@ class Customers:
         self.repo = repo
         self.outbox = outbox
         self.settings = settings
-
-    # tokens
-
-    async def issue_tokens(self, customer: Mapping[str, Any]) -> dict[str, str]:
-        """Sign an access and a refresh token (recording the refresh ``jti``)."""
-        version = int(customer.get("tokenVersion", 0))
-        access, _ = issue_token(
-            self.settings,
-            subject=customer["_id"],
-            role="customer",
-            email=customer["email"],
-            version=version,
-            extra={"id": customer["_id"], "firstName": customer["firstName"], "lastName": customer["lastName"]},
-        )
-        refresh, claims = issue_token(
-            self.settings,
-            subject=customer["_id"],
-            role="customer",
-            email=customer["email"],
-            token_type="refresh",
-            version=version,
-            extra={"id": customer["_id"]},
-        )
-        await self.repo.save_refresh_token(
-            jti=claims["jti"],
-            user_id=customer["_id"],
-            expires_at=now_iso(timedelta(seconds=self.settings.JWT_REFRESH_EXPIRES_SECONDS)),
-        )
-        return {"token": access, "accessToken": access, "refreshToken": refresh}
+        self.tokens = AccountTokens(settings, repo.refresh_tokens, role="customer")
 
     async def authenticate(self, *, claims: Mapping[str, Any]) -> Document:
-        """The customer behind verified access-token ``claims``: exists → active → ``ver``."""
-        if claims.get("role") != "customer":
-            raise Forbidden("Access denied")
-        customer = await self.repo.get_customer(str(claims.get("sub")))
-        if customer is None:
-            raise Unauthorized("Invalid token")
-        if not customer.get("isActive", True):
-            raise Forbidden(ACCOUNT_DEACTIVATED)
-        if claims.get("ver") != customer.get("tokenVersion", 0):
-            raise Unauthorized("Invalid token")
-        return customer
+        """The customer behind verified access-token ``claims``: role → exists → active → ``ver``."""
+        return await self.tokens.authenticate(claims, self.repo.get_customer)
 
     # registration and sign-in
 
@@ -143,7 +98,7 @@ class Customers:
                 "Customer with this email already exists",
                 errors=[{"field": "email", "message": "Email already exists"}],
             ) from None
-        tokens = await self.issue_tokens(customer)
+        tokens = await self.tokens.issue(customer)
         await self._queue_email("welcome_customer", customer["_id"])
         await self._queue_email("email_verification", customer["_id"])
         return {"customer": customer_view(customer), **tokens}
@@ -159,23 +114,11 @@ class Customers:
             raise Forbidden(ACCOUNT_DEACTIVATED)
         customer = await self.repo.update_customer({"_id": customer["_id"]}, set_fields={"lastLogin": now_iso()})
         assert customer is not None
-        tokens = await self.issue_tokens(customer)
+        tokens = await self.tokens.issue(customer)
         return {"customer": customer_view(customer), **tokens}
 
     async def refresh(self, *, refresh_token: str) -> dict[str, str]:
-        claims = decode_token(self.settings, refresh_token, expected_type="refresh", invalid_message=INVALID_REFRESH)
-        if claims.get("role") != "customer" or not claims.get("jti"):
-            raise Unauthorized(INVALID_REFRESH)
-        if await self.repo.consume_refresh_token(str(claims["jti"])) is None:
-            raise Unauthorized(INVALID_REFRESH)
-        customer = await self.repo.get_customer(str(claims["sub"]))
-        if customer is None:
-            raise Unauthorized(INVALID_REFRESH)
-        if not customer.get("isActive", True):
-            raise Forbidden(ACCOUNT_DEACTIVATED)
-        if claims.get("ver") != customer.get("tokenVersion", 0):
-            raise Unauthorized(INVALID_REFRESH)
-        return await self.issue_tokens(customer)
+        return await self.tokens.rotate(refresh_token, self.repo.get_customer)
 
     # passwords and verification
 
@@ -197,7 +140,7 @@ class Customers:
         )
         if customer is None:
             raise BadRequest("Invalid or expired reset token")
-        await self.repo.revoke_refresh_tokens(customer["_id"])
+        await self.repo.refresh_tokens.revoke_all(customer["_id"])
 
     async def change_password(
         self, *, customer: Document, current: str, new_password: str, confirm: str
@@ -214,8 +157,8 @@ class Customers:
         )
         if updated is None:
             raise Forbidden(ACCOUNT_DEACTIVATED)
-        await self.repo.revoke_refresh_tokens(customer["_id"])
-        return await self.issue_tokens(updated)
+        await self.repo.refresh_tokens.revoke_all(customer["_id"])
+        return await self.tokens.issue(updated)
 
     async def verify_email(self, *, token: str) -> dict[str, Any]:
         customer = await self.repo.update_customer(
@@ -250,7 +193,7 @@ class Customers:
         if deleted:
             fields["deletedAt"] = now
         updated = await self.repo.update_customer({"_id": customer_id}, set_fields=fields, inc={"tokenVersion": 1})
-        await self.repo.revoke_refresh_tokens(customer_id)
+        await self.repo.refresh_tokens.revoke_all(customer_id)
         return updated
 
     async def set_status(self, *, customer_id: str, active: bool) -> dict[str, Any]:
@@ -513,11 +456,11 @@ class Customers:
 
     async def _new_token(self, customer_id: str, prefix: str, ttl_seconds: int) -> str:
         """A fresh single-use token; only its SHA-256 is stored, replacing any older one."""
-        token = secrets.token_urlsafe(32)
+        token, token_hash = new_secret_token()
         await self.repo.update_customer(
             {"_id": customer_id},
             set_fields={
-                f"{prefix}TokenHash": sha256_hex(token),
+                f"{prefix}TokenHash": token_hash,
                 f"{prefix}Expires": now_iso(timedelta(seconds=ttl_seconds)),
             },
         )

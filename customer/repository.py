@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from shared.accounts import RefreshTokens
 from shared.store import Document, DocumentStore, new_id
 from shared.timeutil import now_iso
 
@@ -15,7 +16,7 @@ class CustomerRepository:
     def __init__(self, store: DocumentStore) -> None:
         self.customers = store.collection("customers")
         self.addresses = store.collection("addresses")
-        self.refresh_tokens = store.collection("refresh_tokens")
+        self.refresh_tokens = RefreshTokens(store.collection("refresh_tokens"))
         self.order_stats = store.collection("order_stats_applied")
 
     async def create_indexes(self) -> None:
@@ -24,8 +25,7 @@ class CustomerRepository:
             await self.customers.create_index(field)
         await self.addresses.create_index([("customerId", 1), ("isActive", 1)])
         await self.addresses.create_index([("customerId", 1), ("updatedAt", -1)])
-        await self.refresh_tokens.create_index("jti", unique=True)
-        await self.refresh_tokens.create_index("userId")
+        await self.refresh_tokens.create_indexes()
         await self.order_stats.create_index("orderId", unique=True)
 
     # customers
@@ -73,33 +73,6 @@ class CustomerRepository:
 
     async def count_customers(self, query: Mapping[str, Any]) -> int:
         return await self.customers.count(dict(query))
-
-    # refresh tokens
-
-    async def save_refresh_token(self, *, jti: str, user_id: str, expires_at: str) -> None:
-        await self.refresh_tokens.insert_one(
-            {
-                "_id": new_id(),
-                "jti": jti,
-                "userId": user_id,
-                "expiresAt": expires_at,
-                "revokedAt": None,
-                "createdAt": now_iso(),
-            }
-        )
-
-    async def consume_refresh_token(self, jti: str) -> Document | None:
-        """Revoke a live token and return it; None when unknown, revoked or expired (so only
-        one of two concurrent refreshes with the same token wins)."""
-        now = now_iso()
-        return await self.refresh_tokens.find_one_and_update(
-            {"jti": jti, "revokedAt": None, "expiresAt": {"$gt": now}}, {"$set": {"revokedAt": now}}
-        )
-
-    async def revoke_refresh_tokens(self, user_id: str) -> None:
-        await self.refresh_tokens.update_many(
-            {"userId": user_id, "revokedAt": None}, {"$set": {"revokedAt": now_iso()}}
-        )
 
     # addresses
 

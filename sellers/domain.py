@@ -7,9 +7,7 @@ business is embedded in the seller document, so account and business always chan
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -27,7 +25,7 @@ from sellers.schemas import (
 )
 from sellers.settings import SellersSettings
 from sellers.views import admin_details_view, bulk_view, profile_view, seller_view
-from shared.auth import decode_token, issue_token
+from shared.accounts import ACCOUNT_DEACTIVATED, AccountTokens, new_secret_token, sha256_hex
 from shared.outbox import Outbox, OutboxRequest
 from shared.passwords import hash_password, verify_dummy, verify_password
 from shared.responses import (
@@ -43,10 +41,8 @@ from shared.store import Document, DuplicateKeyError
 from shared.timeutil import iso, now_iso, utcnow
 from shared.validation import pagination
 
-ACCOUNT_DEACTIVATED = "Account is deactivated"
 SELLER_NOT_FOUND = "Seller not found"
 INVALID_CREDENTIALS = "Invalid credentials"
-INVALID_REFRESH = "Invalid refresh token"
 ACCOUNT_LOCKED = "Account temporarily locked due to multiple failed login attempts. Please try again later."
 DUPLICATE_EMAIL = "Seller with this email already exists"
 STATUS_REQUIRED = "isActive or isVerified is required"
@@ -76,10 +72,6 @@ UPDATE_RETRIES = 5
 _inline_sync: ContextVar[bool] = ContextVar("sellers_inline_sync", default=False)
 
 
-def sha256_hex(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 Change = tuple[dict[str, Any], dict[str, Any], dict[str, int]]
 """(condition, fields to set, counters to increment) for one conditional update."""
 
@@ -103,51 +95,16 @@ class Sellers:
         self.outbox = outbox
         self.settings = settings
         self.clock = clock
+        self.tokens = AccountTokens(settings, repo.refresh_tokens, role="seller")
 
     def _now(self, delta: timedelta | None = None) -> str:
         return iso(self.clock() + delta if delta else self.clock())
 
     # tokens
 
-    async def issue_tokens(self, seller: Mapping[str, Any]) -> dict[str, str]:
-        """Sign an access and a refresh token (recording the refresh ``jti``)."""
-        version = int(seller.get("tokenVersion", 0))
-        access, _ = issue_token(
-            self.settings,
-            subject=seller["_id"],
-            role="seller",
-            email=seller["email"],
-            version=version,
-            extra={"id": seller["_id"], "firstName": seller["firstName"], "lastName": seller["lastName"]},
-        )
-        refresh, claims = issue_token(
-            self.settings,
-            subject=seller["_id"],
-            role="seller",
-            email=seller["email"],
-            token_type="refresh",
-            version=version,
-            extra={"id": seller["_id"]},
-        )
-        await self.repo.save_refresh_token(
-            jti=claims["jti"],
-            user_id=seller["_id"],
-            expires_at=now_iso(timedelta(seconds=self.settings.JWT_REFRESH_EXPIRES_SECONDS)),
-        )
-        return {"token": access, "accessToken": access, "refreshToken": refresh}
-
     async def authenticate(self, *, claims: Mapping[str, Any]) -> Document:
         """The seller behind verified access-token ``claims``: role → exists → active → ``ver``."""
-        if claims.get("role") != "seller":
-            raise Forbidden("Access denied")
-        seller = await self.repo.get_seller(str(claims.get("sub")))
-        if seller is None:
-            raise Unauthorized("Invalid token")
-        if not seller.get("isActive", True):
-            raise Forbidden(ACCOUNT_DEACTIVATED)
-        if claims.get("ver") != seller.get("tokenVersion", 0):
-            raise Unauthorized("Invalid token")
-        return seller
+        return await self.tokens.authenticate(claims, self.repo.get_seller)
 
     # signup and admin create
 
@@ -156,7 +113,7 @@ class Sellers:
         if data.confirmPassword != data.password:
             raise ValidationFailed.field("confirmPassword", "Passwords do not match", top="Passwords do not match")
         seller = await self._insert(data)
-        tokens = await self.issue_tokens(seller)
+        tokens = await self.tokens.issue(seller)
         await self._queue_email("welcome_seller", seller["_id"])
         return {**profile_view(seller), **tokens}
 
@@ -247,7 +204,7 @@ class Sellers:
         if updated is None:
             current = await self._existing(seller_id, INVALID_CREDENTIALS)
             raise _locked(current.get("lockUntil") or now)
-        tokens = await self.issue_tokens(updated)
+        tokens = await self.tokens.issue(updated)
         return {**profile_view(updated), "role": "seller", **tokens}
 
     async def _count_failure(self, seller_id: str) -> None:
@@ -281,17 +238,7 @@ class Sellers:
 
     async def refresh(self, *, refresh_token: str) -> dict[str, str]:
         """Rotate a refresh token: only the first presenter of a live ``jti`` gets new tokens."""
-        claims = decode_token(self.settings, refresh_token, expected_type="refresh", invalid_message=INVALID_REFRESH)
-        if claims.get("role") != "seller" or not claims.get("jti"):
-            raise Unauthorized(INVALID_REFRESH)
-        if await self.repo.consume_refresh_token(str(claims["jti"])) is None:
-            raise Unauthorized(INVALID_REFRESH)
-        seller = await self._existing(str(claims["sub"]), INVALID_REFRESH)
-        if not seller.get("isActive", True):
-            raise Forbidden(ACCOUNT_DEACTIVATED)
-        if claims.get("ver") != seller.get("tokenVersion", 0):
-            raise Unauthorized(INVALID_REFRESH)
-        return await self.issue_tokens(seller)
+        return await self.tokens.rotate(refresh_token, self.repo.get_seller)
 
     # passwords
 
@@ -314,7 +261,7 @@ class Sellers:
         )
         if seller is None:
             raise BadRequest("Invalid or expired reset token")
-        await self.repo.revoke_refresh_tokens(seller["_id"])
+        await self.repo.refresh_tokens.revoke_all(seller["_id"])
 
     async def change_password(
         self, *, seller: Document, current: str, new_password: str, confirm: str
@@ -332,8 +279,8 @@ class Sellers:
         )
         if updated is None:
             raise Forbidden(ACCOUNT_DEACTIVATED)
-        await self.repo.revoke_refresh_tokens(seller["_id"])
-        return await self.issue_tokens(updated)
+        await self.repo.refresh_tokens.revoke_all(seller["_id"])
+        return await self.tokens.issue(updated)
 
     # profile
 
@@ -482,7 +429,7 @@ class Sellers:
         updated = await self._apply(seller_id, change)
         view = seller_view(updated)
         if active is False:
-            await self.repo.revoke_refresh_tokens(seller_id)
+            await self.repo.refresh_tokens.revoke_all(seller_id)
         if active is not None:
             view["productsSynced"] = await self._sync_products(seller_id)
         return view
@@ -575,11 +522,11 @@ class Sellers:
 
     async def _new_reset_token(self, seller_id: str) -> str:
         """A fresh single-use token; only its SHA-256 is stored, replacing any older one."""
-        token = secrets.token_urlsafe(32)
+        token, token_hash = new_secret_token()
         await self.repo.update_seller(
             {"_id": seller_id},
             set_fields={
-                "passwordResetTokenHash": sha256_hex(token),
+                "passwordResetTokenHash": token_hash,
                 "passwordResetExpires": self._now(timedelta(seconds=self.settings.RESET_TOKEN_TTL_SECONDS)),
             },
         )
