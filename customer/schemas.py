@@ -7,102 +7,37 @@ Unknown fields are ignored. For optional strings ``""`` means absent on create a
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.passwords import too_long
-from shared.validation import is_valid_email, normalize_email, parse_bool
+from shared.fields import (
+    PHONE_RE,
+    POSTAL_RE,
+    Blankable,
+    check_date,
+    check_email,
+    check_login_password,
+    check_media_ref,
+    check_name,
+    check_password,
+    check_phone,
+    lax_bool,
+    with_required,
+)
+from shared.validation import parse_bool
 
-PHONE_RE = re.compile(r"^[0-9]{10,15}$")
-POSTAL_RE = re.compile(r"^[A-Za-z0-9\s-]{3,10}$")
 GENDERS = ("male", "female", "other", "prefer_not_to_say")
 ADDRESS_TYPES = ("home", "work", "other")
 ADDRESS_ALIASES = (("street", "addressLine1"), ("street2", "addressLine2"), ("phone", "contactPhone"))
-UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.I)
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
 
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str) and value.strip() == "":
-        return None
-    return value
-
-
-Blankable = BeforeValidator(_blank_to_none)
-
-
-def _lax_bool(message: str):
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError(message)
-        return parsed
-
-    return BeforeValidator(convert)
-
-
-def check_name(value: Any, label: str) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError(f"{label} is required")
-    if not isinstance(value, str):
-        raise ValueError(f"{label} must be a string")
-    value = value.strip()
-    if len(value) < 2:
-        raise ValueError(f"{label} must be at least 2 characters")
-    if len(value) > 50:
-        raise ValueError(f"{label} cannot exceed 50 characters")
-    return value
-
-
-def check_password(value: Any, label: str = "Password") -> str:
-    if value is None or value == "":
-        raise ValueError(f"{label} is required")
-    if not isinstance(value, str):
-        raise ValueError(f"{label} must be a string")
-    if len(value) < 6:
-        raise ValueError(f"{label} must be at least 6 characters")
-    if len(value) > 50:
-        raise ValueError(f"{label} cannot exceed 50 characters")
-    if too_long(value):
-        raise ValueError(f"{label} cannot exceed 72 bytes")
-    return value
-
-
-def check_email(value: Any) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError("Email is required")
-    if not isinstance(value, str) or not is_valid_email(normalize_email(value)):
-        raise ValueError("Please provide a valid email address")
-    return normalize_email(value)
-
-
-def check_phone(value: str | None) -> str | None:
-    if value is not None and not PHONE_RE.match(value.strip()):
-        raise ValueError("Please provide a valid phone number")
-    return value.strip() if value is not None else None
-
-
-def check_birth_date(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        day = (
-            date.fromisoformat(value)
-            if len(value) == 10
-            else datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-        )
-    except ValueError:
-        raise ValueError("Please provide a valid date of birth") from None
-    if day > datetime.now(UTC).date():
-        raise ValueError("Date of birth cannot be in the future")
-    return day.isoformat()
+def check_birth_date(value: Any) -> str | None:
+    return check_date(value, "Date of birth", not_future=True)
 
 
 def check_gender(value: str | None) -> str | None:
@@ -135,12 +70,7 @@ class RegisterIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        # Run the field validators on missing fields too, so "X is required" is listed.
-        if isinstance(data, dict):
-            data = dict(data)
-            for name in ("firstName", "lastName", "email", "password"):
-                data.setdefault(name, None)
-        return data
+        return with_required(data, ("firstName", "lastName", "email", "password"))
 
 
 class LoginIn(Body):
@@ -150,25 +80,11 @@ class LoginIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = {"email": None, "password": None, **data}
-        return data
+        return with_required(data, ("email", "password"))
 
-    @field_validator("email", mode="before")
-    @classmethod
-    def _email(cls, value: Any) -> str:
-        return check_email(value)
+    _email = field_validator("email", mode="before")(check_email)
 
-    @field_validator("password", mode="before")
-    @classmethod
-    def _password(cls, value: Any) -> str:
-        if value is None or value == "":
-            raise ValueError("Password is required")
-        if not isinstance(value, str):
-            raise ValueError("Password must be a string")
-        if too_long(value):
-            raise ValueError("Password cannot exceed 72 bytes")
-        return value
+    _password = field_validator("password", mode="before")(check_login_password)
 
 
 class RefreshIn(Body):
@@ -181,7 +97,7 @@ class EmailIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        return {"email": None, **data} if isinstance(data, dict) else data
+        return with_required(data, ("email",))
 
     _email = field_validator("email", mode="before")(check_email)
 
@@ -212,7 +128,7 @@ class ChangePasswordIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        return {"newPassword": None, **data} if isinstance(data, dict) else data
+        return with_required(data, ("newPassword",))
 
     _new = field_validator("newPassword", mode="before")(lambda v: check_password(v, "New password"))
 
@@ -223,8 +139,8 @@ class DeactivateIn(Body):
 
 
 class PreferencesIn(Body):
-    newsletter: Annotated[bool | None, _lax_bool("newsletter must be a boolean")] = None
-    smsNotifications: Annotated[bool | None, _lax_bool("smsNotifications must be a boolean")] = None
+    newsletter: Annotated[bool | None, lax_bool("newsletter must be a boolean")] = None
+    smsNotifications: Annotated[bool | None, lax_bool("smsNotifications must be a boolean")] = None
     language: str | None = Field(default=None, min_length=2, max_length=10)
     currency: str | None = None
 
@@ -259,15 +175,7 @@ class ProfileUpdateIn(Body):
     _dob = field_validator("dateOfBirth")(check_birth_date)
     _gender = field_validator("gender")(check_gender)
 
-    @field_validator("profileImage")
-    @classmethod
-    def _image(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not UUID4_RE.match(value) and not re.match(r"^https?://\S+$", value):
-            raise ValueError("Profile image must be a media id or an http(s) URL")
-        return value
+    _image = field_validator("profileImage")(lambda v: check_media_ref(v, "Profile image"))
 
 
 class AddressIn(Body):
@@ -289,7 +197,7 @@ class AddressIn(Body):
     landmark: OptionalText = None
     deliveryInstructions: OptionalText = None
     coordinates: Coordinates | None = None
-    isDefault: Annotated[bool | None, _lax_bool("isDefault must be a boolean")] = None
+    isDefault: Annotated[bool | None, lax_bool("isDefault must be a boolean")] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -356,7 +264,7 @@ class AdminStatusIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        return {"isActive": None, **data} if isinstance(data, dict) else data
+        return with_required(data, ("isActive",))
 
     @field_validator("isActive", mode="before")
     @classmethod

@@ -21,11 +21,11 @@ from sellers.schemas import (
     NewSellerIn,
     ProfileUpdateIn,
     SignupIn,
-    is_media_id,
 )
 from sellers.settings import SellersSettings
 from sellers.views import admin_details_view, bulk_view, profile_view, seller_view
 from shared.accounts import ACCOUNT_DEACTIVATED, AccountTokens, new_secret_token, sha256_hex
+from shared.fields import is_media_id
 from shared.outbox import Outbox, OutboxRequest
 from shared.passwords import hash_password, verify_dummy, verify_password
 from shared.responses import (

@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from shared.passwords import too_long
-from shared.validation import is_valid_email, normalize_email, parse_bool
+from shared.fields import (
+    POSTAL_RE,
+    check_date,
+    check_email,
+    check_login_password,
+    check_media_ref,
+    check_name,
+    check_password,
+    check_phone,
+    check_text,
+    is_blank,
+    with_required,
+)
+from shared.validation import parse_bool
 
-PHONE_RE = re.compile(r"^[0-9]{10,15}$")
-POSTAL_RE = re.compile(r"^[A-Za-z0-9\s-]{3,10}$")
 WEBSITE_RE = re.compile(r"^https?://.+\..+")
-URL_RE = re.compile(r"^https?://\S+$")
-UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.I)
 GENDERS = ("male", "female", "other")
 BUSINESS_TYPES = ("individual", "partnership", "llc", "corporation", "other")
 DEFAULT_BUSINESS_TYPE = "individual"
@@ -32,84 +39,6 @@ MAX_EMPLOYEE_COUNT = 10_000_000
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
-
-
-# Field rules. check_name / check_password / check_email / check_birth_date follow the same
-# rules as the customer service's schemas (candidates for shared.validation).
-
-
-def is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def check_text(value: Any, label: str, *, max_len: int, required: bool = False, min_len: int = 0) -> str | None:
-    """Trimmed text within ``min_len``..``max_len``; blank is None (or "<label> is required")."""
-    if is_blank(value):
-        if required:
-            raise ValueError(f"{label} is required")
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{label} must be a string")
-    value = value.strip()
-    if len(value) < min_len:
-        raise ValueError(f"{label} must be at least {min_len} characters")
-    if len(value) > max_len:
-        raise ValueError(f"{label} cannot exceed {max_len} characters")
-    return value
-
-
-def check_name(value: Any, label: str) -> str:
-    return check_text(value, label, min_len=2, max_len=50, required=True)  # type: ignore[return-value]
-
-
-def check_password(value: Any, label: str = "Password") -> str:
-    if value is None or value == "":
-        raise ValueError(f"{label} is required")
-    if not isinstance(value, str):
-        raise ValueError(f"{label} must be a string")
-    if len(value) < 6:
-        raise ValueError(f"{label} must be at least 6 characters")
-    if len(value) > 50:
-        raise ValueError(f"{label} cannot exceed 50 characters")
-    if too_long(value):
-        raise ValueError(f"{label} cannot exceed 72 bytes")
-    return value
-
-
-def check_email(value: Any) -> str:
-    if is_blank(value):
-        raise ValueError("Email is required")
-    if not isinstance(value, str) or not is_valid_email(normalize_email(value)):
-        raise ValueError("Please provide a valid email address")
-    return normalize_email(value)
-
-
-def check_phone(value: Any) -> str:
-    if is_blank(value):
-        raise ValueError("Phone is required")
-    if not isinstance(value, str) or not PHONE_RE.match(value.strip()):
-        raise ValueError("Please provide a valid phone number")
-    return value.strip()
-
-
-def check_date(value: Any, label: str, *, not_future: bool = False) -> str | None:
-    """``YYYY-MM-DD`` (a full ISO time is cut to its date); blank is None."""
-    if is_blank(value):
-        return None
-    try:
-        if not isinstance(value, str):
-            raise ValueError
-        value = value.strip()
-        day = (
-            date.fromisoformat(value)
-            if len(value) == 10
-            else datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-        )
-    except ValueError:
-        raise ValueError(f"Please provide a valid {label.lower()}") from None
-    if not_future and day > datetime.now(UTC).date():
-        raise ValueError(f"{label} cannot be in the future")
-    return day.isoformat()
 
 
 def check_gender(value: Any) -> str | None:
@@ -126,19 +55,6 @@ def check_business_type(value: Any) -> str:
     if value not in BUSINESS_TYPES:
         raise ValueError(f"Business type must be one of {', '.join(BUSINESS_TYPES)}")
     return value
-
-
-def check_media_ref(value: Any, label: str) -> str | None:
-    """A media UUID or an http(s) URL (≤ 500 chars); blank is None."""
-    value = check_text(value, label, max_len=500)
-    if value is not None and not UUID4_RE.match(value) and not URL_RE.match(value):
-        raise ValueError(f"{label} must be a media id or an http(s) URL")
-    return value
-
-
-def is_media_id(value: str | None) -> bool:
-    """True for a media UUID (URLs are not marked used in the media service)."""
-    return bool(value and UUID4_RE.match(value))
 
 
 def check_website(value: Any) -> str | None:
@@ -185,15 +101,6 @@ def _validator(*fields: str, rule: Callable[[Any], Any]) -> Any:
     return field_validator(*fields, mode="before")(lambda v: rule(v))
 
 
-def _with_defaults(data: Any, names: tuple[str, ...]) -> Any:
-    """Present missing required fields as None so their validators say "X is required"."""
-    if isinstance(data, dict):
-        data = dict(data)
-        for name in names:
-            data.setdefault(name, None)
-    return data
-
-
 # Address
 
 
@@ -208,7 +115,7 @@ class AddressIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        return _with_defaults(data, ("street", "city", "state", "country", "postalCode"))
+        return with_required(data, ("street", "city", "state", "country", "postalCode"))
 
     _street = _validator("street", rule=lambda v: check_text(v, "Street address", max_len=100, required=True))
     _street2 = _validator("street2", rule=lambda v: check_text(v, "Street address 2", max_len=100))
@@ -290,13 +197,13 @@ class NewSellerIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _prepare(cls, data: Any) -> Any:
-        return _with_defaults(merge_business(data, description_field="businessDescription"), cls.REQUIRED)
+        return with_required(merge_business(data, description_field="businessDescription"), cls.REQUIRED)
 
     _first = _validator("firstName", rule=lambda v: check_name(v, "First name"))
     _last = _validator("lastName", rule=lambda v: check_name(v, "Last name"))
     _email = _validator("email", rule=check_email)
     _password = _validator("password", rule=check_password)
-    _phone = _validator("phone", rule=check_phone)
+    _phone = _validator("phone", rule=lambda v: check_phone(v, required=True))
     _type = _validator("businessType", rule=check_business_type)
     _description = _validator("businessDescription", rule=lambda v: check_text(v, "Business description", max_len=500))
     _business = _validator("business", rule=_business_object)
@@ -339,20 +246,11 @@ class LoginIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        return _with_defaults(data, ("email", "password"))
+        return with_required(data, ("email", "password"))
 
     _email = _validator("email", rule=check_email)
 
-    @field_validator("password", mode="before")
-    @classmethod
-    def _password(cls, value: Any) -> str:
-        if value is None or value == "":
-            raise ValueError("Password is required")
-        if not isinstance(value, str):
-            raise ValueError("Password must be a string")
-        if too_long(value):
-            raise ValueError("Password cannot exceed 72 bytes")
-        return value
+    _password = _validator("password", rule=check_login_password)
 
 
 class RefreshIn(Body):
@@ -361,7 +259,7 @@ class RefreshIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        return _with_defaults(data, ("refreshToken",))
+        return with_required(data, ("refreshToken",))
 
     @field_validator("refreshToken", mode="before")
     @classmethod
@@ -377,7 +275,7 @@ class EmailIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        return _with_defaults(data, ("email",))
+        return with_required(data, ("email",))
 
     _email = _validator("email", rule=check_email)
 
@@ -394,7 +292,7 @@ class ResetPasswordIn(Body):
             data = dict(data)
             if data.get("newPassword") in (None, "") and "password" in data:
                 data["newPassword"] = data["password"]
-        return _with_defaults(data, ("token", "newPassword"))
+        return with_required(data, ("token", "newPassword"))
 
     @field_validator("token", mode="before")
     @classmethod
@@ -414,7 +312,7 @@ class ChangePasswordIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
-        return _with_defaults(data, ("currentPassword", "newPassword", "confirmPassword"))
+        return with_required(data, ("currentPassword", "newPassword", "confirmPassword"))
 
     @field_validator("currentPassword", "confirmPassword", mode="before")
     @classmethod
@@ -467,7 +365,7 @@ class ProfileUpdateIn(Body):
 
     _first = _validator("firstName", rule=lambda v: check_name(v, "First name"))
     _last = _validator("lastName", rule=lambda v: check_name(v, "Last name"))
-    _phone = _validator("phone", rule=check_phone)
+    _phone = _validator("phone", rule=lambda v: check_phone(v, required=True))
     _image = _validator("profileImage", rule=lambda v: check_media_ref(v, "Profile image"))
     _dob = _validator("dateOfBirth", rule=lambda v: check_date(v, "Date of birth", not_future=True))
     _gender = _validator("gender", rule=check_gender)
