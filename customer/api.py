@@ -26,7 +26,7 @@ from customer.views import customer_view
 from shared.auth import ServiceKey
 from shared.ratelimit import rate_limit
 from shared.responses import BadRequest, Forbidden, ValidationFailed, ok
-from shared.validation import object_id, page_params, parse_bool
+from shared.validation import json_object, object_id, page_params, parse_bool
 
 router = APIRouter(prefix="/api/v1")
 
@@ -224,7 +224,7 @@ async def admin_status(
 
 @router.post("/customers/service/verify")
 async def service_verify(request: Request, _: ServiceKey, customers: CustomersDomain) -> JSONResponse:
-    body = await _json_object(request)
+    body = await json_object(request)
     if not body.get("customerId"):
         raise BadRequest("customerId is required")
     data = await customers.verify_for_service(customer_id=object_id(body["customerId"]))
@@ -233,7 +233,7 @@ async def service_verify(request: Request, _: ServiceKey, customers: CustomersDo
 
 @router.post("/customers/service/bulk")
 async def service_bulk(request: Request, _: ServiceKey, customers: CustomersDomain) -> JSONResponse:
-    body = await _json_object(request)
+    body = await json_object(request)
     ids = body.get("customerIds")
     if not isinstance(ids, list):
         raise BadRequest("customerIds array is required")
@@ -267,13 +267,3 @@ async def service_address(customer_id: str, address_id: str, _: ServiceKey, cust
 @router.get("/customers/service/{customer_id}/addresses")
 async def service_addresses(customer_id: str, _: ServiceKey, customers: CustomersDomain) -> JSONResponse:
     return ok(await customers.service_addresses(customer_id=object_id(customer_id)), "Addresses retrieved successfully")
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("Invalid JSON in request body") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed.field("body", "Request body must be a JSON object")
-    return body

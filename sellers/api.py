@@ -24,7 +24,7 @@ from sellers.views import profile_view
 from shared.auth import ServiceKey
 from shared.ratelimit import rate_limit
 from shared.responses import BadRequest, Forbidden, ValidationFailed, ok
-from shared.validation import object_id, page_params, parse_bool
+from shared.validation import json_object, object_id, page_params, parse_bool
 
 router = APIRouter(prefix="/api/v1")
 
@@ -163,7 +163,7 @@ async def admin_status(seller_id: str, body: StatusIn, _: ServiceKey, sellers: S
 
 @router.post("/sellers/service/bulk")
 async def service_bulk(request: Request, _: ServiceKey, sellers: SellersDomain) -> JSONResponse:
-    body = await _json_object(request)
+    body = await json_object(request)
     ids = body.get("sellerIds")
     if not isinstance(ids, list):
         raise BadRequest("sellerIds array is required")
@@ -174,7 +174,7 @@ async def service_bulk(request: Request, _: ServiceKey, sellers: SellersDomain) 
 
 @router.post("/sellers/service/verify")
 async def service_verify(request: Request, _: ServiceKey, sellers: SellersDomain) -> JSONResponse:
-    body = await _json_object(request)
+    body = await json_object(request)
     if not body.get("sellerId"):
         raise BadRequest("sellerId is required")
     return ok(await sellers.verify_for_service(seller_id=object_id(body["sellerId"])), "Seller verified")
@@ -183,13 +183,3 @@ async def service_verify(request: Request, _: ServiceKey, sellers: SellersDomain
 @router.get("/sellers/service/stats")
 async def service_stats(_: ServiceKey, sellers: SellersDomain) -> JSONResponse:
     return ok(await sellers.stats(), "Seller statistics retrieved successfully")
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("Invalid JSON in request body") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed.field("body", "Request body must be a JSON object")
-    return body

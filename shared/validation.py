@@ -6,7 +6,9 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from shared.responses import InvalidId, ValidationFailed
+from fastapi import Request
+
+from shared.responses import BadRequest, InvalidId, ValidationFailed
 from shared.store import is_object_id
 
 EMAIL_RE = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
@@ -87,3 +89,18 @@ def to_cents(value: Any) -> int:
 def from_cents(cents: int) -> float:
     """Integer cents as a JSON number with two decimals."""
     return float(Decimal(cents) / 100)
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object: 400 for malformed JSON or any other JSON value.
+
+    For routes that read loosely typed bodies themselves (service endpoints whose contract
+    gives each missing field its own message).
+    """
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("Invalid JSON in request body") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed.field("body", "Request body must be a JSON object")
+    return body
