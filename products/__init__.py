@@ -1,0 +1,1 @@
+"""The products service: catalogue, search, seller product management, history, analytics and stock."""

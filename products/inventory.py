@@ -1,0 +1,615 @@
+"""Stock: seller stock changes, bulk deltas and the reservation protocol (contract §4.9–24, §5).
+
+Every change to ``stock``, ``reservedStock``, ``soldStock``, ``totalStock``, ``totalSold`` or
+``revenueCents`` is one conditional atomic update that changes ``stock`` together with the
+counters it derives from; nothing here reads, modifies and writes back.
+
+Reservations: one document per order (``orderId`` unique) whose status moves with conditional
+updates ``pending → active → confirmed | cancelled | expired`` (``failed`` when a line could
+not be reserved). Each product carries its active lines in ``reservations``; a line is
+converted (sold, released, expired) only by an update whose filter requires the order's
+entry to still be there, so confirm, release and expiry may race without double counting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from products.domain import PRODUCT_NOT_FOUND, Catalogue, is_public, sale_entry_id
+from products.repository import ProductRepository
+from products.schemas import QuantityLine, ReserveLine
+from products.settings import ProductsSettings
+from products.views import inventory_view, stock_level
+from shared.responses import Conflict, NotFound
+from shared.store import Document, DuplicateKeyError
+from shared.timeutil import now_iso
+from shared.validation import from_cents
+
+log = logging.getLogger("products.inventory")
+
+STOCK_RETRIES = 5
+PENDING_WAIT_SECONDS = 10.0
+STALE_PENDING = timedelta(minutes=5)
+NO_LONGER_ACTIVE = "Reservation is no longer active"
+
+
+def _marker_id(kind: str, order_id: str, product_id: str) -> str:
+    return hashlib.sha1(f"{kind}|{order_id}|{product_id}".encode()).hexdigest()[:24]
+
+
+class Inventory:
+    """Stock use cases. Built once per app; methods are keyword-only."""
+
+    def __init__(self, *, repo: ProductRepository, catalogue: Catalogue, settings: ProductsSettings) -> None:
+        self.repo = repo
+        self.catalogue = catalogue
+        self.settings = settings
+        self._task: asyncio.Task[None] | None = None
+
+    # helpers
+
+    async def refresh_level(self, doc: Mapping[str, Any] | None) -> None:
+        """Follow-up ``stockLevel`` write, skipped when stock changed again meanwhile."""
+        if doc is None:
+            return
+        level = stock_level(int(doc["stock"]), int(doc["lowStockAlert"]))
+        if level != doc.get("stockLevel"):
+            await self.repo.set_stock_level(doc, level)
+
+    async def _stock_history(
+        self, doc: Mapping[str, Any], previous: int, new: int, *, notes: str | None, **extra: Any
+    ) -> None:
+        await self.repo.add_history(
+            {
+                "productId": doc["_id"],
+                "sellerId": doc["sellerId"],
+                "type": "stock_update",
+                "previousValue": previous,
+                "newValue": new,
+                "previousStock": previous,
+                "newStock": new,
+                "quantity": new - previous,
+                "notes": notes,
+                **extra,
+            }  # fmt: skip
+        )
+
+    # seller stock endpoints
+
+    async def set_available(self, *, product: Document, stock: int, notes: str | None) -> dict[str, Any]:
+        """Endpoint 9: make available = ``stock`` by setting totalStock = stock + reserved + sold."""
+        current: Document | None = product
+        for _ in range(STOCK_RETRIES):
+            if current is None or current.get("status") == "deleted":
+                raise NotFound(PRODUCT_NOT_FOUND)
+            reserved, sold = int(current["reservedStock"]), int(current["soldStock"])
+            after = await self.repo.update_product(
+                {
+                    "_id": current["_id"],
+                    "status": {"$ne": "deleted"},
+                    "totalStock": current["totalStock"],
+                    "reservedStock": reserved,
+                    "soldStock": sold,
+                    "stock": current["stock"],
+                },  # fmt: skip
+                {"$set": {"totalStock": stock + reserved + sold, "stock": stock}},
+            )
+            if after is not None:
+                previous = int(current["stock"])
+                await self.refresh_level(after)
+                if previous != stock:
+                    await self._stock_history(after, previous, stock, notes=notes)
+                return {
+                    "productId": current["_id"], "previousStock": previous, "newStock": stock,
+                    "stockChange": stock - previous, "notes": notes,
+                }  # fmt: skip
+            current = await self.repo.get_product(product["_id"])
+        raise Conflict("Stock changed concurrently, please retry")
+
+    async def adjust_total(self, *, product: Document, new_total: int, notes: str | None) -> dict[str, Any]:
+        """Endpoint 11: set totalStock (never below reserved + sold)."""
+        current: Document | None = product
+        for _ in range(STOCK_RETRIES):
+            if current is None or current.get("status") == "deleted":
+                raise NotFound(PRODUCT_NOT_FOUND)
+            reserved, sold = int(current["reservedStock"]), int(current["soldStock"])
+            if new_total < reserved + sold:
+                raise Conflict(f"Total stock cannot be less than reserved plus sold ({reserved + sold})")
+            after = await self.repo.update_product(
+                {
+                    "_id": current["_id"],
+                    "status": {"$ne": "deleted"},
+                    "totalStock": current["totalStock"],
+                    "reservedStock": reserved,
+                    "soldStock": sold,
+                },  # fmt: skip
+                {"$set": {"totalStock": new_total, "stock": new_total - reserved - sold}},
+            )
+            if after is not None:
+                await self.refresh_level(after)
+                if after["stock"] != current["stock"]:
+                    await self._stock_history(after, int(current["stock"]), int(after["stock"]), notes=notes)
+                return inventory_view(await self.repo.get_product(after["_id"]) or after, with_reservations=False)
+            current = await self.repo.get_product(product["_id"])
+        raise Conflict("Stock changed concurrently, please retry")
+
+    async def set_low_alert(self, *, product: Document, threshold: int) -> Document:
+        after = await self.repo.update_product({"_id": product["_id"]}, {"$set": {"lowStockAlert": threshold}})
+        await self.refresh_level(after)
+        return await self.repo.get_product(product["_id"]) or product
+
+    async def bulk_change(self, *, updates: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        """Endpoint 18: all-or-nothing deltas, applied in order and undone on the first failure."""
+        applied: list[tuple[str, int]] = []
+        results: list[dict[str, Any]] = []
+        for product_id, change in updates:
+            condition: dict[str, Any] = {"_id": product_id, "status": {"$ne": "deleted"}}
+            if change < 0:
+                condition["stock"] = {"$gte": -change}
+            before = await self.repo.update_product(
+                condition, {"$inc": {"stock": change, "totalStock": change}}, returning="before"
+            )
+            if before is None:
+                await self._undo_changes(applied)
+                current = await self.repo.get_product(product_id)
+                if current is None or current.get("status") == "deleted":
+                    raise NotFound(f"Product not found: {product_id}")
+                raise Conflict(
+                    f"Insufficient stock for product {product_id}: available {current['stock']}, change {change}"
+                )
+            applied.append((product_id, change))
+            results.append(
+                {
+                    "productId": product_id,
+                    "success": True,
+                    "previousStock": before["stock"],
+                    "newStock": before["stock"] + change,
+                    "stockChange": change,
+                }  # fmt: skip
+            )
+        for result in results:
+            current = await self.repo.get_product(result["productId"])
+            await self.refresh_level(current)
+            if current is not None:
+                await self._stock_history(
+                    current, result["previousStock"], result["newStock"], notes="Bulk stock update"
+                )
+        return results
+
+    async def _undo_changes(self, applied: list[tuple[str, int]]) -> None:
+        for product_id, change in reversed(applied):
+            condition: dict[str, Any] = {"_id": product_id}
+            if change > 0:
+                condition["stock"] = {"$gte": change}
+            undone = await self.repo.update_product(condition, {"$inc": {"stock": -change, "totalStock": -change}})
+            if undone is None:
+                log.error("could not undo stock change %+d on %s (units reserved meanwhile)", change, product_id)
+
+    # availability
+
+    async def check(self, *, items: list[QuantityLine]) -> dict[str, Any]:
+        """Endpoints 19/20: per-line availability, read only."""
+        found = {d["_id"]: d for d in await self.repo.get_products([i.productId for i in items])}
+        rows = []
+        for line in items:
+            doc = found.get(line.productId)
+            reason, available = self._availability(doc, line.quantity)
+            rows.append(
+                {
+                    "productId": line.productId,
+                    "productName": doc.get("name") if doc else None,
+                    "available": reason == "Available",
+                    "reason": reason,
+                    "requestedQuantity": line.quantity,
+                    "availableStock": available,
+                    "totalStock": int(doc.get("totalStock", 0)) if doc else 0,
+                    "reservedStock": int(doc.get("reservedStock", 0)) if doc else 0,
+                }
+            )
+        ok_count = sum(r["available"] for r in rows)
+        return {
+            "allAvailable": ok_count == len(rows),
+            "items": rows,
+            "summary": {"total": len(rows), "available": ok_count, "unavailable": len(rows) - ok_count},
+        }
+
+    @staticmethod
+    def _availability(doc: Mapping[str, Any] | None, quantity: int) -> tuple[str, int]:
+        if doc is None or doc.get("status") == "deleted":
+            return "Product not found", 0
+        if not is_public(doc):
+            return "Product not available", 0
+        stock = int(doc.get("stock", 0))
+        return ("Available" if stock >= quantity else "Insufficient stock"), stock
+
+    # reservations
+
+    async def reserve(
+        self, *, order_id: str, customer_id: str | None, items: list[ReserveLine], minutes: float | None
+    ) -> tuple[dict[str, Any], str]:
+        """Endpoint 21: reserve every line or none; idempotent per ``order_id``."""
+        minutes = minutes or self.settings.RESERVATION_DEFAULT_MINUTES
+        expires_at = now_iso(timedelta(minutes=minutes))
+        requested = [{"productId": i.productId, "quantity": i.quantity, "unitPriceCents": i.unitPrice} for i in items]
+        claimed, doc = await self._claim(order_id, customer_id, requested, expires_at)
+        if not claimed:
+            return self._reservation_view(doc, minutes=None), "Reservation already exists"
+        now = now_iso()
+        applied: list[dict[str, Any]] = []
+        successful: list[dict[str, Any]] = []
+        failed_at: int | None = None
+        for index, line in enumerate(requested):
+            entry = {
+                "orderId": order_id, "customerId": customer_id, "quantity": line["quantity"],
+                "unitPriceCents": line["unitPriceCents"], "reservedAt": now, "expiresAt": expires_at,
+            }  # fmt: skip
+            after = await self.repo.update_product(
+                {
+                    "_id": line["productId"],
+                    "status": "active",
+                    "sellerActive": True,
+                    "stock": {"$gte": line["quantity"]},
+                    "reservations.orderId": {"$ne": order_id},
+                },  # fmt: skip
+                {
+                    "$inc": {"stock": -line["quantity"], "reservedStock": line["quantity"]},
+                    "$push": {"reservations": entry},
+                },  # fmt: skip
+            )
+            if after is None:
+                failed_at = index
+                break
+            await self.refresh_level(after)
+            unit = line["unitPriceCents"] if line["unitPriceCents"] is not None else int(after["priceCents"])
+            applied.append({**line, "unitPriceCents": unit, "productName": after.get("name")})
+            successful.append(
+                {
+                    "productId": line["productId"],
+                    "reserved": line["quantity"],
+                    "availableAfterReservation": int(after["stock"]),
+                    "expiresAt": expires_at,
+                }  # fmt: skip
+            )
+        if failed_at is not None:
+            for line in reversed(applied):
+                await self._return_reserved(order_id, line)
+            await self.repo.update_reservation(
+                {"orderId": order_id, "status": "pending"},
+                {"status": "failed", "settled": True, "failedAt": now_iso()},
+            )
+            raise await self._reserve_conflict(order_id, requested, failed_at)
+        done = await self.repo.update_reservation(
+            {"orderId": order_id, "status": "pending"},
+            {"status": "active", "items": applied, "reservedAt": now},
+        )
+        if done is None:
+            # Swept as stale meanwhile (only after minutes of silence): its lines were given back.
+            for line in applied:
+                await self._return_reserved(order_id, line)
+            raise Conflict("Reservation for this order is no longer active")
+        view = self._reservation_view(done, minutes=minutes)
+        view["successful"] = successful
+        return view, "All items reserved successfully"
+
+    async def _claim(
+        self, order_id: str, customer_id: str | None, requested: list[dict[str, Any]], expires_at: str
+    ) -> tuple[bool, Document]:
+        """Own the order's reservation document: (True, doc) when this call must reserve,
+        (False, doc) when an active or confirmed reservation already exists."""
+        fields = {
+            "customerId": customer_id, "items": requested, "status": "pending", "settled": False,
+            "expiresAt": expires_at, "claimedAt": now_iso(),
+        }  # fmt: skip
+        waited = 0.0
+        while True:
+            try:
+                return True, await self.repo.insert_reservation({"orderId": order_id, **fields})
+            except DuplicateKeyError:
+                existing = await self.repo.get_reservation(order_id)
+            if existing is None:
+                continue
+            status = existing.get("status")
+            if status in ("active", "confirmed"):
+                return False, existing
+            if status in ("cancelled", "expired"):
+                raise Conflict("Reservation for this order is no longer active")
+            if status == "failed" and existing.get("settled", True):
+                retried = await self.repo.update_reservation(
+                    {"orderId": order_id, "status": "failed", "settled": True}, {**fields, "claimedAt": now_iso()}
+                )
+                if retried is not None:
+                    return True, retried
+                continue
+            if waited >= PENDING_WAIT_SECONDS:
+                raise Conflict("Reservation for this order is being processed, please retry")
+            await asyncio.sleep(0.05)
+            waited += 0.05
+
+    async def _reserve_conflict(self, order_id: str, requested: list[dict[str, Any]], failed_at: int) -> Conflict:
+        """The 409 listing the failing line and every later line that is not available either."""
+        found = {d["_id"]: d for d in await self.repo.get_products([r["productId"] for r in requested[failed_at:]])}
+        failed, errors, parts = [], [], []
+        for index in range(failed_at, len(requested)):
+            line = requested[index]
+            doc = found.get(line["productId"])
+            reason, available = self._availability(doc, line["quantity"])
+            if reason == "Available":
+                if index != failed_at:
+                    continue
+                reason = "Insufficient stock"  # raced: it was short when the update ran
+            name = doc.get("name") if doc else line["productId"]
+            failed.append(
+                {
+                    "productId": line["productId"],
+                    "productName": name,
+                    "requestedQuantity": line["quantity"],
+                    "availableStock": available,
+                    "reason": reason,
+                }  # fmt: skip
+            )
+            parts.append(f"{name} (requested: {line['quantity']}, available: {available})")
+            if reason == "Insufficient stock":
+                errors.append(
+                    {
+                        "field": f"items.{index}.quantity",
+                        "message": f"Insufficient stock. Available: {available}, Requested: {line['quantity']}",
+                    }
+                )
+            else:
+                errors.append({"field": f"items.{index}.productId", "message": reason})
+        return Conflict(
+            f"Some items are not available: {', '.join(parts)}",
+            errors=errors,
+            extra={"data": {"orderId": order_id, "failed": failed}},
+        )
+
+    @staticmethod
+    def _reservation_view(doc: Mapping[str, Any], *, minutes: float | None) -> dict[str, Any]:
+        reserved_at = doc.get("reservedAt") or doc.get("createdAt")
+        items = [
+            {
+                "productId": i["productId"],
+                "quantity": i["quantity"],
+                "unitPrice": from_cents(int(i.get("unitPriceCents") or 0)),
+                "reservedAt": reserved_at,
+                "expiresAt": doc.get("expiresAt"),
+            }  # fmt: skip
+            for i in doc.get("items") or []
+        ]
+        return {
+            "orderId": doc["orderId"],
+            "reservationId": doc["_id"],
+            "customerId": doc.get("customerId"),
+            "status": doc["status"],
+            "expiresAt": doc.get("expiresAt"),
+            "expirationMinutes": minutes,
+            "items": items,
+            "successful": [
+                {"productId": i["productId"], "reserved": i["quantity"], "expiresAt": doc.get("expiresAt")}
+                for i in doc.get("items") or []
+            ],
+            "failed": [],
+        }
+
+    async def _return_reserved(self, order_id: str, line: Mapping[str, Any]) -> Document | None:
+        """Reserved → available for one line, only if the order's entry is still on the product."""
+        after = await self.repo.update_product(
+            {"_id": line["productId"], "reservations.orderId": order_id},
+            {
+                "$inc": {"stock": line["quantity"], "reservedStock": -line["quantity"]},
+                "$pull": {"reservations": {"orderId": order_id}},
+            },  # fmt: skip
+        )
+        await self.refresh_level(after)
+        return after
+
+    async def _sell(self, doc: Mapping[str, Any], line: Mapping[str, Any]) -> Document | None:
+        """Reserved → sold for one line (exactly once), then its ``sale`` entry (idempotent)."""
+        order_id, quantity = doc["orderId"], int(line["quantity"])
+        cents = int(line.get("unitPriceCents") or 0) * quantity
+        after = await self.repo.update_product(
+            {"_id": line["productId"], "reservations.orderId": order_id},
+            {
+                "$inc": {
+                    "reservedStock": -quantity,
+                    "soldStock": quantity,
+                    "totalSold": quantity,
+                    "revenueCents": cents,
+                },
+                "$pull": {"reservations": {"orderId": order_id}},
+            },  # fmt: skip
+        )
+        product = after or await self.repo.get_product(line["productId"])
+        if product is not None:
+            await self.catalogue.record_sale_entry(
+                product=product, order_id=order_id, customer_id=doc.get("customerId"), quantity=quantity,
+                unit_cents=int(line.get("unitPriceCents") or 0), total_cents=cents,
+            )  # fmt: skip
+        return after
+
+    async def _unsell(self, doc: Mapping[str, Any], line: Mapping[str, Any], reason: str) -> Document | None:
+        """Sold → available for one confirmed line; the return entry is written first, as the
+        marker that makes this happen at most once."""
+        order_id, quantity = doc["orderId"], int(line["quantity"])
+        cents = int(line.get("unitPriceCents") or 0) * quantity
+        product = await self.repo.get_product(line["productId"])
+        if product is None:
+            return None
+        first = await self.repo.add_history_once(
+            {
+                "_id": _marker_id("return", order_id, product["_id"]),
+                "productId": product["_id"],
+                "sellerId": product["sellerId"],
+                "type": "stock_update",
+                "previousValue": None,
+                "newValue": None,
+                "previousStock": None,
+                "newStock": None,
+                "quantity": quantity,
+                "orderId": order_id,
+                "customerId": doc.get("customerId"),
+                "notes": f"Returned to stock: {reason}",
+            }  # fmt: skip
+        )
+        if not first:
+            return None
+        after = await self.repo.update_product(
+            {
+                "_id": product["_id"],
+                "soldStock": {"$gte": quantity},
+                "totalSold": {"$gte": quantity},
+                "revenueCents": {"$gte": cents},
+            },  # fmt: skip
+            {"$inc": {"soldStock": -quantity, "stock": quantity, "totalSold": -quantity, "revenueCents": -cents}},
+        )
+        if after is not None:
+            await self.repo.update_history(
+                _marker_id("return", order_id, product["_id"]),
+                {
+                    "previousStock": after["stock"] - quantity,
+                    "newStock": after["stock"],
+                    "previousValue": after["stock"] - quantity,
+                    "newValue": after["stock"],
+                },  # fmt: skip
+            )
+            await self.repo.update_history(sale_entry_id(order_id, product["_id"]), {"returned": True})
+            await self.refresh_level(after)
+        return after
+
+    async def confirm(self, *, order_id: str) -> tuple[dict[str, Any], str]:
+        """Endpoint 22: reserved → sold for every line of an active reservation."""
+        doc = await self.repo.get_reservation(order_id)
+        if doc is None:
+            raise NotFound("Reservation not found")
+        if doc["status"] == "active":
+            if doc["expiresAt"] < now_iso():
+                await self._expire(doc)
+                raise Conflict(NO_LONGER_ACTIVE)
+            won = await self.repo.update_reservation(
+                {"orderId": order_id, "status": "active"},
+                {"status": "confirmed", "confirmedAt": now_iso(), "settled": False},
+            )
+            if won is not None:
+                return await self._finish_confirm(won), "Reservations confirmed successfully"
+            doc = await self.repo.get_reservation(order_id) or doc
+        if doc["status"] == "confirmed":
+            return await self._finish_confirm(doc), "Reservations already confirmed"
+        raise Conflict(NO_LONGER_ACTIVE)
+
+    async def _finish_confirm(self, doc: Document) -> dict[str, Any]:
+        successful = []
+        for line in doc.get("items") or []:
+            after = await self._sell(doc, line) or await self.repo.get_product(line["productId"])
+            successful.append(
+                {
+                    "productId": line["productId"],
+                    "confirmed": line["quantity"],
+                    "newSoldStock": int(after["soldStock"]) if after else None,
+                }  # fmt: skip
+            )
+        await self.repo.update_reservation({"orderId": doc["orderId"], "status": "confirmed"}, {"settled": True})
+        return {"orderId": doc["orderId"], "status": "confirmed", "successful": successful, "failed": []}
+
+    async def release(self, *, order_id: str, reason: str | None) -> dict[str, Any]:
+        """Endpoint 23: give an order's reserved or sold units back (idempotent)."""
+        reason = reason or "Order cancelled"
+        waited = 0.0
+        while True:
+            doc = await self.repo.get_reservation(order_id)
+            if doc is None or doc["status"] not in ("pending", "active", "confirmed"):
+                status = doc["status"] if doc else "cancelled"
+                return {"orderId": order_id, "reason": reason, "status": status, "results": []}
+            if doc["status"] != "pending":
+                break
+            if waited >= PENDING_WAIT_SECONDS:
+                raise Conflict("Reservation for this order is being processed, please retry")
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        was = doc["status"]
+        won = await self.repo.update_reservation(
+            {"orderId": order_id, "status": was},
+            {
+                "status": "cancelled",
+                "cancelledAt": now_iso(),
+                "cancelReason": reason,
+                "settled": False,
+                "cancelledFrom": was,
+            },  # fmt: skip
+        )
+        if won is None:
+            return await self.release(order_id=order_id, reason=reason)
+        results = await self._give_back(won, reason)
+        return {"orderId": order_id, "reason": reason, "status": "cancelled", "results": results}
+
+    async def _give_back(self, doc: Document, reason: str) -> list[dict[str, Any]]:
+        """Return every line of a cancelled/expired/failed reservation, then mark it settled."""
+        results = []
+        for line in doc.get("items") or []:
+            after = await self._return_reserved(doc["orderId"], line)
+            if after is None and doc.get("cancelledFrom") == "confirmed":
+                after = await self._unsell(doc, line, reason)
+            if after is not None:
+                results.append({"productId": line["productId"], "released": True, "newAvailableStock": after["stock"]})
+        await self.repo.update_reservation({"orderId": doc["orderId"], "status": doc["status"]}, {"settled": True})
+        return results
+
+    async def _expire(self, doc: Mapping[str, Any]) -> bool:
+        won = await self.repo.update_reservation(
+            {"orderId": doc["orderId"], "status": "active", "expiresAt": {"$lt": now_iso()}},
+            {"status": "expired", "expiredAt": now_iso(), "settled": False},
+        )
+        if won is None:
+            return False
+        await self._give_back(won, "Reservation expired")
+        return True
+
+    async def cleanup_expired(self) -> int:
+        """Endpoint 24 and the background task: expire overdue reservations, finish interrupted ones."""
+        now = now_iso()
+        cleaned = 0
+        for doc in await self.repo.reservations_due(now=now):
+            if doc["status"] == "active":
+                cleaned += await self._expire(doc)
+            elif doc.get("claimedAt", now) < now_iso(-STALE_PENDING):
+                won = await self.repo.update_reservation(
+                    {"orderId": doc["orderId"], "status": "pending", "claimedAt": doc["claimedAt"]},
+                    {"status": "failed", "failedAt": now_iso(), "settled": False},
+                )
+                if won is not None:
+                    await self._give_back(won, "Reservation abandoned")
+        for doc in await self.repo.reservations_unsettled():
+            if doc["status"] == "confirmed":
+                await self._finish_confirm(doc)
+            else:
+                await self._give_back(doc, doc.get("cancelReason") or "Reservation expired")
+        return cleaned
+
+    # background task
+
+    async def start(self) -> None:
+        if self.settings.RESERVATION_CLEANUP_SECONDS > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="products-reservation-cleanup")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.RESERVATION_CLEANUP_SECONDS)
+            try:
+                cleaned = await self.cleanup_expired()
+                if cleaned:
+                    log.info("released %d expired reservations", cleaned)
+            except Exception:
+                log.exception("reservation cleanup failed")
