@@ -57,7 +57,8 @@ class Receiver:
                 await asyncio.sleep(self.delay)
             headers = {k.lower(): v for k, v in request.headers.items()}
             self.requests.append((request.method, request.path, headers, body))
-            return web.json_response({"success": 200 <= self.status < 300, "message": "recorded"}, status=self.status)
+            status, answer = await self.respond(request.method, request.path, body)
+            return web.json_response(answer, status=status)
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handle)
@@ -68,6 +69,10 @@ class Receiver:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
         return self
+
+    async def respond(self, method: str, path: str, body: object) -> tuple[int, object]:
+        """The (status, JSON) answer to one request; override to answer per request."""
+        return self.status, {"success": 200 <= self.status < 300, "message": "recorded"}
 
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:

@@ -47,36 +47,21 @@ class MediaStub(Receiver):
         self.known.add(media_id)
         return media_id
 
-    async def __aenter__(self) -> MediaStub:
-        from aiohttp import web
-
-        async def handle(request: web.Request) -> web.Response:
-            body = await request.json() if request.can_read_body else None
-            self.requests.append((request.method, request.path, dict(request.headers), body))
-            ids = (body or {}).get("fileIds") or []
-            if request.path == "/api/v1/media/validate":
-                files = [
-                    {"id": i, "valid": i in self.known, "exists": i in self.known}
-                    | ({} if i in self.known else {"reason": "File not found"})
-                    for i in ids
-                ]
-                data = {"files": files, "summary": {"total": len(ids)}}
-                return web.json_response({"success": True, "message": "File validation completed", "data": data})
-            if request.path == "/api/v1/media/bulk-mark-used":
-                self.marked.extend(i for i in ids if i in self.known)
-                results = [{"id": i, "success": i in self.known, "message": "Marked as used"} for i in ids]
-                return web.json_response({"success": True, "data": {"results": results}})
-            return web.json_response({"success": False, "message": "Route not found"}, status=404)
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
+    async def respond(self, method: str, path: str, body: object) -> tuple[int, object]:
+        ids = (body or {}).get("fileIds") or []  # type: ignore[union-attr]
+        if path == "/api/v1/media/validate":
+            files = [
+                {"id": i, "valid": i in self.known, "exists": i in self.known}
+                | ({} if i in self.known else {"reason": "File not found"})
+                for i in ids
+            ]
+            data = {"files": files, "summary": {"total": len(ids)}}
+            return 200, {"success": True, "message": "File validation completed", "data": data}
+        if path == "/api/v1/media/bulk-mark-used":
+            self.marked.extend(i for i in ids if i in self.known)
+            results = [{"id": i, "success": i in self.known, "message": "Marked as used"} for i in ids]
+            return 200, {"success": True, "data": {"results": results}}
+        return 404, {"success": False, "message": "Route not found"}
 
 
 @pytest.fixture
