@@ -1,0 +1,53 @@
+"""Sellers and products wired together in-process: an admin's deactivation of a seller
+reaches the real products app through the sellers outbox and hides the seller's products;
+reactivation brings them back. The seller's own token (issued by sellers) manages products."""
+
+from __future__ import annotations
+
+import httpx
+
+from products.app import create_app as create_products
+from sellers.app import create_app as create_sellers
+from shared.testing import lifespan_client, running
+from tests.products.conftest import settings_for as products_settings
+from tests.sellers.conftest import HEADERS_KEY, bearer, seller_body
+from tests.sellers.conftest import settings_for as sellers_settings
+
+
+async def public_names(products: httpx.AsyncClient) -> list[str]:
+    response = await products.get("/api/v1/products")
+    assert response.status_code == 200, response.text
+    return [p["name"] for p in response.json()["data"]]
+
+
+async def test_deactivated_sellers_products_vanish_and_return(tmp_path):
+    products_app = create_products(products_settings(tmp_path / "products"))
+    async with lifespan_client(products_app) as products:
+        sellers_app = create_sellers(
+            sellers_settings(tmp_path / "sellers"),
+            transports={"products": httpx.ASGITransport(app=products_app)},
+        )
+        async with running(sellers_app), lifespan_client(sellers_app) as sellers:
+            signup = await sellers.post("/api/v1/sellers/signup", json=seller_body(1))
+            assert signup.status_code == 201, signup.text
+            token = signup.json()["data"]["token"]
+            created = await products.post(
+                "/api/v1/products",
+                json={"name": "Desk Lamp", "price": 25.5, "category": "home", "stock": 4},
+                headers=bearer(token),
+            )
+            assert created.status_code == 201, created.text
+            seller_id = created.json()["data"]["sellerId"]
+            assert await public_names(products) == ["Desk Lamp"]
+
+            off = await sellers.patch(
+                f"/api/v1/sellers/admin/{seller_id}/status", json={"isActive": False}, headers=HEADERS_KEY
+            )
+            assert off.status_code == 200 and off.json()["data"]["productsSynced"] is True
+            assert await public_names(products) == []
+
+            on = await sellers.patch(
+                f"/api/v1/sellers/admin/{seller_id}/status", json={"isActive": True}, headers=HEADERS_KEY
+            )
+            assert on.status_code == 200
+            assert await public_names(products) == ["Desk Lamp"]
