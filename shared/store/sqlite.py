@@ -74,8 +74,13 @@ _TYPE_TEST = {
     "false": "{t} = 'false'",
 }
 
-Leaf = Callable[[str, str], str]
-"""Builds an SQL test from a value expression and its ``json_type`` expression."""
+_BOOL, _OBJECT = "#bool ", "#object "
+_SHAPES_V2 = "#shapes-v2"  # registry row saying booleans and subdocuments are recorded too
+READERS = 3
+
+Leaf = Callable[[str, str, str | None], str]
+"""Builds an SQL test from a value expression, its ``json_type`` expression and the field's
+dotted path (None for an array element, whose type is already at hand)."""
 
 
 def _kind(value: Any) -> str:
@@ -105,16 +110,21 @@ def _order_by(sort: SortSpec | None) -> str:
     return " ORDER BY " + ", ".join(f"{_extract(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in sort)
 
 
-def _array_paths(value: Any, prefix: str = "") -> set[str]:
-    """Dotted paths (array positions left out) where ``value`` holds an array."""
+def _shape_paths(value: Any, prefix: str = "") -> set[str]:
+    """Registry entries for ``value``: dotted paths (array positions left out) holding an array,
+    and ``#bool <path>`` / ``#object <path>`` where a boolean or a subdocument was stored."""
     found: set[str] = set()
     if isinstance(value, dict):
+        if prefix:
+            found.add(f"{_OBJECT}{prefix}")
         for key, item in value.items():
-            found |= _array_paths(item, f"{prefix}.{key}" if prefix else key)
+            found |= _shape_paths(item, f"{prefix}.{key}" if prefix else key)
     elif isinstance(value, list):
         found.add(prefix)
         for item in value:
-            found |= _array_paths(item, prefix)
+            found |= _shape_paths(item, prefix)
+    elif isinstance(value, bool) and prefix:
+        found.add(f"{_BOOL}{prefix}")
     return found
 
 
@@ -125,8 +135,10 @@ def _regexp_search(pattern: str, options: str, value: Any) -> bool:
 class _FilterSql:
     """Translates one validated filter into a WHERE clause with named parameters."""
 
-    def __init__(self, arrays: set[str]) -> None:
-        self.arrays = arrays
+    def __init__(self, shapes: set[str]) -> None:
+        self.arrays = {p for p in shapes if not p.startswith("#")}
+        self.bools = {p.removeprefix(_BOOL) for p in shapes if p.startswith(_BOOL)}
+        self.objects = {p.removeprefix(_OBJECT) for p in shapes if p.startswith(_OBJECT)}
         self.params: dict[str, Any] = {}
         self._aliases = 0
 
@@ -154,7 +166,7 @@ class _FilterSql:
                 # A missing field makes the test NULL; it must count as false before negating.
                 parts.append(f"NOT IFNULL({sql}, 0)" if op in ("$ne", "$nin") else sql)
             elif op == "$exists":
-                sql = self._any(path, lambda v, t: f"{t} IS NOT NULL", expand_leaf=False)
+                sql = self._any(path, lambda v, t, _: f"{t} IS NOT NULL", expand_leaf=False)
                 parts.append(sql if arg else f"NOT {sql}")
             elif op == "$regex":
                 parts.append(self._any(path, self._regex(arg, ops.get("$options", ""))))
@@ -164,32 +176,60 @@ class _FilterSql:
 
     def _equals(self, values: Sequence[Any]) -> Leaf:
         null = any(v is None for v in values)
-        groups: dict[str, list[str]] = {}
+        groups: dict[str, list[Any]] = {}
         for v in values:
             if v is not None:
-                groups.setdefault(_kind(v), []).append(self.bind(int(v) if isinstance(v, bool) else v))
+                groups.setdefault(_kind(v), []).append(int(v) if isinstance(v, bool) else v)
+        params = {kind: [self.bind(v) for v in vs] for kind, vs in groups.items()}
 
-        def leaf(v: str, t: str) -> str:
+        def leaf(v: str, t: str, path: str | None) -> str:
             tests = [f"({t} IS NULL OR {t} = 'null')"] if null else []
-            for kind, params in groups.items():
-                test = f"= {params[0]}" if len(params) == 1 else f"IN ({', '.join(params)})"
-                tests.append(f"({v} {test} AND {_TYPE_TEST[kind].format(t=t)})")
+            for kind, names in params.items():
+                test = f"{v} = {names[0]}" if len(names) == 1 else f"{v} IN ({', '.join(names)})"
+                if not self._exact(kind, groups[kind], path):
+                    test += f" AND {_TYPE_TEST[kind].format(t=t)}"
+                tests.append(f"({test})")
             return "(" + " OR ".join(tests) + ")" if tests else "0"
 
         return leaf
 
+    def _exact(self, kind: str, values: Sequence[Any], path: str | None) -> bool:
+        """True when ``json_extract = value`` alone cannot match another JSON type, so the
+        ``json_type`` guard (which forces a row read, defeating index-only scans) can go.
+
+        Subdocuments and arrays come out as JSON text starting with ``{``/``[``; booleans
+        come out as 1/0, so they matter only where the registry saw a boolean."""
+        if path is None:
+            return False
+        if kind == "text":
+            return not any(v[:1] in ("{", "[") for v in values)
+        if kind == "number":
+            return path not in self.bools or not any(v in (0, 1) for v in values)
+        return False
+
     def _regex(self, pattern: str, options: str) -> Leaf:
         pattern, options = self.bind(pattern), self.bind(options)
-        return lambda v, t: f"({t} = 'text' AND regexp_search({pattern}, {options}, {v}))"
+        return lambda v, t, _: f"({t} = 'text' AND regexp_search({pattern}, {options}, {v}))"
 
     def _compare(self, sql_op: str, value: Any) -> Leaf:
-        param, type_test = self.bind(value), _TYPE_TEST[_kind(value)]
-        return lambda v, t: f"({v} {sql_op} {param} AND {type_test.format(t=t)})"
+        param, kind = self.bind(value), _kind(value)
+        type_test = _TYPE_TEST[kind]
+
+        def leaf(v: str, t: str, path: str | None) -> str:
+            # SQLite orders NULL < numbers < text, so a bound on the same expression keeps
+            # the type (and the index range) where no boolean / subdocument was ever stored.
+            if path is not None and kind == "number" and path not in self.bools:
+                return f"({v} {sql_op} {param} AND {v} < '')"
+            if path is not None and kind == "text" and path not in self.objects:
+                return f"({v} {sql_op} {param} AND {v} >= '')"
+            return f"({v} {sql_op} {param} AND {type_test.format(t=t)})"
+
+        return leaf
 
     def _any(self, path: str, leaf: Leaf, *, expand_leaf: bool = True) -> str:
         """SQL true when some value at ``path`` (array elements included) satisfies ``leaf``."""
         if path == "_id":
-            return leaf("id", "'text'")
+            return leaf("id", "'text'", "_id")
         return self._walk(None, path.split("."), [], leaf, expand_leaf, 1)
 
     def _walk(
@@ -208,7 +248,7 @@ class _FilterSql:
             inner = (
                 self._walk(alias, rest, done + segments[:k], leaf, expand_leaf, 1)
                 if rest
-                else leaf(f"{alias}.value", f"{alias}.type")
+                else leaf(f"{alias}.value", f"{alias}.type", None)
             )
             other = self._walk(base, segments, done, leaf, expand_leaf, k + 1)
             return (
@@ -216,7 +256,8 @@ class _FilterSql:
                 f"(SELECT 1 FROM json_each(doc, {array}) AS {alias} WHERE {inner}) ELSE {other} END)"
             )
         path = _json_path(base, segments)
-        return leaf(f"json_extract(doc, {path})", f"json_type(doc, {path})")
+        plain = ".".join(done + segments) if base is None else None
+        return leaf(f"json_extract(doc, {path})", f"json_type(doc, {path})", plain)
 
 
 class SqliteStore(DocumentStore):
@@ -225,7 +266,8 @@ class SqliteStore(DocumentStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._next_reader = 0
         self._write_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
         self._arrays: dict[str, set[str]] = {}
@@ -233,7 +275,8 @@ class SqliteStore(DocumentStore):
         self._tables: set[str] = set()
         self._grown: dict[str, int] = {}  # rows inserted since the collection's last ANALYZE
         self._analyzed: dict[str, int] = {}  # its row count at that ANALYZE
-        self._stats_epoch = self._reader_stats_epoch = 0
+        self._stats_epoch = 0
+        self._reader_epochs: dict[int, int] = {}  # id(reader) -> statistics epoch it has loaded
 
     def collection(self, name: str) -> SqliteCollection:
         """The collection called ``name``; its table is created on first use."""
@@ -252,12 +295,32 @@ class SqliteStore(DocumentStore):
                     f"CREATE TABLE IF NOT EXISTS {_META} (collection TEXT NOT NULL, array_path TEXT NOT NULL, "
                     "PRIMARY KEY (collection, array_path)) WITHOUT ROWID"
                 )
-                self._reader = await self._open()
+                await self._migrate_shapes(writer)
+                readers = [await self._open() for _ in range(READERS)]
             except (OSError, sqlite3.Error) as exc:
                 if writer is not None:
                     await writer.close()
                 raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
-            self._writer = writer
+            self._writer, self._readers = writer, readers
+
+    async def _migrate_shapes(self, writer: aiosqlite.Connection) -> None:
+        """Files written before booleans and subdocuments were registered: scan once."""
+        marker = await writer.execute_fetchall(f"SELECT 1 FROM {_META} WHERE collection = ?", (_SHAPES_V2,))
+        if marker:
+            return
+        tables = await writer.execute_fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != ?",
+            (_META,),
+        )
+        await writer.execute("BEGIN IMMEDIATE")
+        for (table,) in tables:
+            shapes: set[str] = set()
+            async with writer.execute(f'SELECT doc FROM "{table}"') as cursor:
+                async for (doc,) in cursor:
+                    shapes |= _shape_paths(json.loads(doc))
+            await writer.executemany(f"INSERT OR IGNORE INTO {_META} VALUES (?, ?)", [(table, p) for p in shapes])
+        await writer.execute(f"INSERT OR IGNORE INTO {_META} VALUES (?, '')", (_SHAPES_V2,))
+        await writer.execute("COMMIT")
 
     async def _open(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -270,10 +333,11 @@ class SqliteStore(DocumentStore):
     async def close(self) -> None:
         """Close both connections; a later call reconnects."""
         async with self._connect_lock:
-            for conn in (self._reader, self._writer):
+            for conn in [*self._readers, self._writer]:
                 if conn is not None:
                     await conn.close()
-            self._reader = self._writer = None
+            self._readers, self._writer = [], None
+            self._reader_epochs.clear()
             self._data_versions.clear()
             self._tables.clear()
 
@@ -287,10 +351,12 @@ class SqliteStore(DocumentStore):
         return True
 
     async def _read_conn(self) -> aiosqlite.Connection:
-        if self._reader is None:
+        if not self._readers:
             await self.connect()
-        assert self._reader is not None
-        return self._reader
+        # Round robin: each connection has its own thread, and SQLite releases the GIL while
+        # it works, so concurrent reads run side by side instead of queuing on one thread.
+        self._next_reader = (self._next_reader + 1) % len(self._readers)
+        return self._readers[self._next_reader]
 
     async def _ready(self, name: str) -> aiosqlite.Connection:
         """The read connection, once ``name``'s table exists."""
@@ -299,8 +365,8 @@ class SqliteStore(DocumentStore):
             async with self._transaction() as conn:
                 await conn.execute(f'CREATE TABLE IF NOT EXISTS "{name}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)')
             self._tables.add(name)
-        if self._reader_stats_epoch != self._stats_epoch:
-            self._reader_stats_epoch = self._stats_epoch
+        if self._reader_epochs.get(id(reader)) != self._stats_epoch:
+            self._reader_epochs[id(reader)] = self._stats_epoch
             await reader.execute("ANALYZE sqlite_schema")  # load the writer's fresh statistics
         return reader
 
@@ -322,7 +388,7 @@ class SqliteStore(DocumentStore):
                         await conn.execute("ROLLBACK")
                 raise
 
-    async def _array_paths_of(self, conn: aiosqlite.Connection, name: str) -> set[str]:
+    async def _shapes_of(self, conn: aiosqlite.Connection, name: str) -> set[str]:
         """The collection's array paths, reloaded when another connection changed the database."""
         ((version,),) = await conn.execute_fetchall("PRAGMA data_version")
         if self._data_versions.get(id(conn)) != version:
@@ -341,9 +407,9 @@ class SqliteStore(DocumentStore):
             self._analyzed[name], self._grown[name] = rows, 0
             self._stats_epoch += 1
 
-    async def _record_arrays(self, conn: aiosqlite.Connection, name: str, docs: Sequence[Document]) -> None:
+    async def _record_shapes(self, conn: aiosqlite.Connection, name: str, docs: Sequence[Document]) -> None:
         known = self._arrays.setdefault(name, set())
-        new = set().union(*(_array_paths(doc) for doc in docs)) - known
+        new = set().union(*(_shape_paths(doc) for doc in docs)) - known
         if new:
             await conn.executemany(f"INSERT OR IGNORE INTO {_META} VALUES (?, ?)", [(name, p) for p in new])
             known |= new
@@ -371,7 +437,7 @@ class SqliteCollection(Collection):
         self._table = f'"{name}"'
 
     async def _where(self, conn: aiosqlite.Connection, filter: Filter) -> tuple[str, dict[str, Any]]:
-        sql = _FilterSql(await self._store._array_paths_of(conn, self.name))
+        sql = _FilterSql(await self._store._shapes_of(conn, self.name))
         return sql.where(filter), sql.params
 
     async def _write(self, conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -392,7 +458,7 @@ class SqliteCollection(Collection):
             return []
         await self._store._ready(self.name)
         async with self._store._transaction() as conn:
-            await self._store._record_arrays(conn, self.name, prepared)
+            await self._store._record_shapes(conn, self.name, prepared)
             rows = [(doc["_id"], _dumps(doc)) for doc in prepared]
             await self._write(conn, f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)", rows)
             await self._store._note_inserts(conn, self.name, len(rows))
@@ -451,7 +517,7 @@ class SqliteCollection(Collection):
             )
             if not rows and upsert:
                 doc = upsert_document(filter, update)
-                await self._store._record_arrays(conn, self.name, [doc])
+                await self._store._record_shapes(conn, self.name, [doc])
                 await self._write(
                     conn, f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)", [(doc["_id"], _dumps(doc))]
                 )
@@ -465,7 +531,7 @@ class SqliteCollection(Collection):
                 new_text = _dumps(after)
                 if new_text != text:
                     changed.append((after, new_text))
-            await self._store._record_arrays(conn, self.name, [doc for doc, _ in changed])
+            await self._store._record_shapes(conn, self.name, [doc for doc, _ in changed])
             rows = [(new_text, doc["_id"]) for doc, new_text in changed]
             await self._write(conn, f"UPDATE {self._table} SET doc = ? WHERE id = ?", rows)
         return pairs, len(changed), None

@@ -459,18 +459,36 @@ async def test_sqlite_uses_expression_indexes(tmp_path: Path) -> None:
             [{"category": f"c{i % 5}", "price": i, "tags": ["t"]} for i in range(start, start + 600)]
         )
     statements: list[str] = []
-    assert store._reader is not None
-    await store._reader.set_trace_callback(statements.append)
+    for reader in store._readers:
+        await reader.set_trace_callback(statements.append)
     found = await products.find({"category": "c3", "price": {"$gte": 10}}, sort=[("price", 1)], limit=5)
     assert [doc["price"] for doc in found] == [13, 18, 23, 28, 33]
+    assert await products.count({"category": "c3", "price": {"$gte": 10, "$lt": 100}}) == 18
     await store.close()
 
     (query,) = [s for s in statements if s.startswith("SELECT doc")]
+    (count,) = [s for s in statements if s.startswith("SELECT count")]
     with sqlite3.connect(tmp_path / "shop.sqlite3") as conn:
         plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+        count_plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {count}"))
         assert conn.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'products'").fetchone()[0] > 0
     assert "USING INDEX products.category_1_price_1" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+    # No json_type guard on fields that never held booleans or subdocuments: every term is
+    # an index constraint, so the count never reads a document.
+    assert "json_type" not in count and "(<expr>=? AND <expr>>? AND <expr><?)" in count_plan, count_plan
+
+
+async def test_sqlite_registry_of_old_files_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    first = SqliteStore(path)
+    await first.collection("things").insert_many([{"_id": "a", "flag": True}, {"_id": "b", "flag": 1}])
+    await first.close()
+    with sqlite3.connect(path) as conn:  # as a file written before booleans were registered
+        conn.execute("DELETE FROM _store_meta")
+    again = SqliteStore(path)
+    assert await ids(again.collection("things").find({"flag": 1})) == {"b"}
+    await again.close()
 
 
 async def test_sqlite_array_registry_survives_reopening(tmp_path: Path) -> None:
