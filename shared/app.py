@@ -132,8 +132,10 @@ class RequestMiddleware:
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
                 out = list(message.get("headers", []))
+                present = {name.lower() for name, _ in out}
                 out.append(rid_header)
-                out.extend(SECURITY_HEADERS)
+                # A header the route set itself (e.g. media's cross-origin CORP) wins.
+                out.extend(h for h in SECURITY_HEADERS if h[0] not in present)
                 message = {**message, "headers": out}
             await send(message)
 

@@ -1,0 +1,1 @@
+"""The media service: uploads, content-sniffed types, thumbnails, safe serving and cleanup."""

@@ -1,0 +1,8 @@
+"""``python -m media`` starts the media service on ``PORT`` (3003)."""
+
+from media.app import create_app
+from media.settings import MediaSettings
+from shared.app import serve
+
+if __name__ == "__main__":
+    serve(create_app, MediaSettings())
