@@ -42,7 +42,7 @@ from products.views import inventory_row_view, inventory_view, product_view
 from shared.auth import ServiceKey
 from shared.responses import BadRequest, Forbidden, ValidationFailed, ok
 from shared.store import is_object_id
-from shared.validation import object_id, page_params, pagination
+from shared.validation import json_object, object_id, page_params, pagination
 
 router = APIRouter(prefix="/api/v1")
 
@@ -51,16 +51,6 @@ RETRIEVED = "Products retrieved successfully"
 
 def _params(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if v != ""}
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("Invalid JSON in request body") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed.field("body", "Request body must be a JSON object")
-    return body
 
 
 # catalogue (public)
@@ -293,7 +283,7 @@ async def inventory_movements(
 
 @router.post("/service/products/bulk")
 async def service_bulk(request: Request, _: ServiceKey, catalogue: CatalogueDomain) -> JSONResponse:
-    body = await _json_object(request)
+    body = await json_object(request)
     ids = body.get("productIds")
     if not isinstance(ids, list) or not ids:
         raise BadRequest("productIds array is required")
@@ -316,7 +306,7 @@ async def service_record_sale(body: RecordSaleIn, _: ServiceKey, catalogue: Cata
 
 @router.put("/service/products/stock")
 async def service_bulk_stock(request: Request, _: ServiceKey, inventory: InventoryDomain) -> JSONResponse:
-    body = await _json_object(request)
+    body = await json_object(request)
     updates = body.get("updates")
     if not isinstance(updates, list) or not updates:
         raise BadRequest("updates array is required")
