@@ -72,7 +72,10 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(payload)
 
 
-class _Metrics:
+class HttpMetrics:
+    """Request counts and latency histograms by route and status, in a registry of their own
+    (several apps can live in one process, as in tests)."""
+
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -102,7 +105,7 @@ class RequestMiddleware:
         app: ASGIApp,
         *,
         service: str,
-        metrics: _Metrics,
+        metrics: HttpMetrics,
         max_json_bytes: int,
         raw_body_paths: Sequence[str] = (),
     ) -> None:
@@ -262,7 +265,7 @@ def create_service_app(
     ``raw_body_paths`` are path prefixes exempt from the JSON body guard (uploads).
     """
     configure_logging(settings)
-    metrics = _Metrics(service)
+    metrics = HttpMetrics(service)
     health_name = f"{service}-service" if service != "gateway" else "api-gateway"
 
     @asynccontextmanager

@@ -1,0 +1,1 @@
+"""The API gateway (port 8000): the one public entry, routing ``/api/<service>/…`` to the services."""

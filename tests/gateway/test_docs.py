@@ -1,0 +1,178 @@
+"""``/docs`` and the merged OpenAPI document (contract §4.5; checklist 17), built from real
+FastAPI upstream apps served by uvicorn on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel
+
+from gateway.openapi import merge, rebase
+from tests.gateway.conftest import dead_url, free_port
+
+SERVICE_KEY = "gateway-own-key"
+
+
+class Profile(BaseModel):
+    name: str
+
+
+class Address(BaseModel):
+    city: str
+    owner: Profile
+
+
+def customer_app() -> FastAPI:
+    app = FastAPI(title="customer-service")
+    bearer = HTTPBearer()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "healthy"}
+
+    @app.post("/api/v1/customers/login", operation_id="login")
+    async def login(profile: Profile) -> Profile:
+        return profile
+
+    @app.get("/api/v1/customers/addresses", dependencies=[])
+    async def addresses(token: str = Header(None)) -> list[Address]:
+        return []
+
+    @app.get("/api/v1/customers/me")
+    async def me(credentials=Depends(bearer)) -> Profile:
+        return Profile(name="x")
+
+    return app
+
+
+def notifications_app() -> FastAPI:
+    """Like the real notifications service: its OpenAPI document needs the service key."""
+    app = FastAPI(title="notifications-service", openapi_url=None)
+
+    @app.post("/api/v1/send")
+    async def send() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/openapi.json")
+    async def document(x_service_key: str | None = Header(None)) -> dict:
+        if x_service_key != SERVICE_KEY:
+            raise HTTPException(401)
+        return app.openapi()
+
+    app.openapi_schema = None
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def services() -> AsyncIterator[dict[str, str]]:
+    async with serve(customer_app()) as customer, serve(notifications_app()) as notifications:
+        yield {"customer": customer, "notifications": notifications}
+
+
+async def test_docs_page_and_merged_document(start_gateway, services):
+    gw = await start_gateway(
+        CUSTOMER_SERVICE_URL=services["customer"],
+        NOTIFICATIONS_SERVICE_URL=services["notifications"],
+        SERVICE_KEY=f"{SERVICE_KEY},older-key",
+        MEDIA_SERVICE_URL=dead_url(),
+    )
+    async with gw.client() as client:
+        page = await client.get("/docs")
+        response = await client.get("/docs/openapi.json")
+        alias = await client.get("/openapi.json")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/docs/openapi.json" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "https://cdn.jsdelivr.net" in csp and "'sha256-" in csp and "upgrade-insecure-requests" not in csp
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    doc = response.json()
+    assert alias.json()["paths"].keys() == doc["paths"].keys()
+    assert doc["openapi"].startswith("3.1")
+    paths = doc["paths"]
+    assert "/api/customer/customers/login" in paths
+    assert "/api/notifications/send" in paths
+    assert not any(p.startswith("/api/v1") for p in paths)
+    assert "/health" in paths  # the gateway's own, tagged gateway
+    assert paths["/health"]["get"]["tags"] == ["gateway"]
+    login = paths["/api/customer/customers/login"]["post"]
+    assert login["tags"] == ["customer"]
+    assert login["operationId"] == "customer__login"
+    ref = login["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/customer__Profile"
+    schemas = doc["components"]["schemas"]
+    assert "customer__Profile" in schemas and "customer__Address" in schemas
+    assert schemas["customer__Address"]["properties"]["owner"]["$ref"] == "#/components/schemas/customer__Profile"
+    me = paths["/api/customer/customers/me"]["get"]
+    assert me["security"] == [{"customer__HTTPBearer": []}]
+    assert "customer__HTTPBearer" in doc["components"]["securitySchemes"]
+
+    x_services = doc["x-services"]
+    assert x_services["customer"] == {"status": "ok", "openapi": services["customer"] + "/openapi.json"}
+    assert x_services["notifications"]["status"] == "ok"
+    assert x_services["media"]["status"] == "unavailable"
+    assert x_services["media"]["error"] == "Connection refused"
+    assert list(x_services) == ["customer", "sellers", "media", "products", "orders", "admin", "notifications"]
+
+
+async def test_merged_document_is_cached(start_gateway, services):
+    gw = await start_gateway(CUSTOMER_SERVICE_URL=services["customer"])
+    async with gw.client() as client:
+        first = (await client.get("/docs/openapi.json")).json()
+        gw.app.state.gateway.upstreams["customer"].base_url = dead_url()
+        second = (await client.get("/docs/openapi.json")).json()
+    assert second == first
+
+
+def test_rebase_drops_non_api_paths_and_renames_everything():
+    doc = {
+        "security": [{"Key": []}],
+        "paths": {
+            "/api/v1": {"get": {"operationId": "root", "responses": {}}},
+            "/api/v1/x/{id}": {
+                "parameters": [{"$ref": "#/components/parameters/Id"}],
+                "put": {"operationId": "put_x", "responses": {"200": {"$ref": "#/components/responses/Ok"}}},
+            },
+            "/metrics": {"get": {"operationId": "metrics"}},
+            "/api/v10/y": {"get": {}},
+        },
+        "components": {
+            "parameters": {"Id": {"name": "id", "in": "path"}},
+            "responses": {"Ok": {"description": "ok"}},
+            "securitySchemes": {"Key": {"type": "apiKey", "in": "header", "name": "X-Service-Key"}},
+        },
+    }
+    paths, components = rebase(doc, "orders", "/api/orders")
+    assert set(paths) == {"/api/orders", "/api/orders/x/{id}"}
+    item = paths["/api/orders/x/{id}"]
+    assert item["parameters"] == [{"$ref": "#/components/parameters/orders__Id"}]
+    assert item["put"]["responses"]["200"] == {"$ref": "#/components/responses/orders__Ok"}
+    assert item["put"]["security"] == [{"orders__Key": []}]
+    assert paths["/api/orders"]["get"]["operationId"] == "orders__root"
+    assert set(components["securitySchemes"]) == {"orders__Key"}
+    merged = merge({"paths": {}}, [("orders", "/api/orders", "u", doc, None)])
+    assert merged["x-services"] == {"orders": {"status": "ok", "openapi": "u"}}
