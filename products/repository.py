@@ -128,8 +128,10 @@ class ProductRepository:
     async def products_with_prefix(self, prefix: str, *, limit: int) -> set[str] | None:
         """Ids of products having a word that starts with ``prefix``; None when more than ``limit``."""
         # "<word> <productId>" keys: every word starting with ``prefix`` sorts inside this range.
-        rows = await self.terms.find({"_id": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}}, limit=limit + 1)
-        ids = {row["productId"] for row in rows}
+        rows = await self.terms.find(
+            {"_id": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}}, limit=limit + 1, projection={"_id": 1}
+        )
+        ids = {row["_id"].rsplit(" ", 1)[1] for row in rows}
         return None if len(rows) > limit else ids
 
     # history

@@ -74,8 +74,8 @@ _TYPE_TEST = {
     "false": "{t} = 'false'",
 }
 
-_BOOL, _OBJECT = "#bool ", "#object "
-_SHAPES_V2 = "#shapes-v2"  # registry row saying booleans and subdocuments are recorded too
+_BOOL, _NUMBER, _OBJECT = "#bool ", "#number ", "#object "
+_SHAPES_V3 = "#shapes-v3"  # registry row saying booleans, numbers and subdocuments are recorded too
 READERS = 3
 
 Leaf = Callable[[str, str, str | None], str]
@@ -112,7 +112,8 @@ def _order_by(sort: SortSpec | None) -> str:
 
 def _shape_paths(value: Any, prefix: str = "") -> set[str]:
     """Registry entries for ``value``: dotted paths (array positions left out) holding an array,
-    and ``#bool <path>`` / ``#object <path>`` where a boolean or a subdocument was stored."""
+    and ``#bool <path>`` / ``#number <path>`` / ``#object <path>`` where a boolean, a number or
+    a subdocument was stored."""
     found: set[str] = set()
     if isinstance(value, dict):
         if prefix:
@@ -125,6 +126,8 @@ def _shape_paths(value: Any, prefix: str = "") -> set[str]:
             found |= _shape_paths(item, prefix)
     elif isinstance(value, bool) and prefix:
         found.add(f"{_BOOL}{prefix}")
+    elif isinstance(value, int | float) and prefix:
+        found.add(f"{_NUMBER}{prefix}")
     return found
 
 
@@ -138,6 +141,7 @@ class _FilterSql:
     def __init__(self, shapes: set[str]) -> None:
         self.arrays = {p for p in shapes if not p.startswith("#")}
         self.bools = {p.removeprefix(_BOOL) for p in shapes if p.startswith(_BOOL)}
+        self.numbers = {p.removeprefix(_NUMBER) for p in shapes if p.startswith(_NUMBER)}
         self.objects = {p.removeprefix(_OBJECT) for p in shapes if p.startswith(_OBJECT)}
         self.params: dict[str, Any] = {}
         self._aliases = 0
@@ -198,14 +202,14 @@ class _FilterSql:
         ``json_type`` guard (which forces a row read, defeating index-only scans) can go.
 
         Subdocuments and arrays come out as JSON text starting with ``{``/``[``; booleans
-        come out as 1/0, so they matter only where the registry saw a boolean."""
+        come out as 1/0, so booleans and numbers collide only where the registry saw both."""
         if path is None:
             return False
         if kind == "text":
             return not any(v[:1] in ("{", "[") for v in values)
         if kind == "number":
             return path not in self.bools or not any(v in (0, 1) for v in values)
-        return False
+        return path not in self.numbers  # a boolean: only a stored 1/0 number could collide
 
     def _regex(self, pattern: str, options: str) -> Leaf:
         pattern, options = self.bind(pattern), self.bind(options)
@@ -305,7 +309,7 @@ class SqliteStore(DocumentStore):
 
     async def _migrate_shapes(self, writer: aiosqlite.Connection) -> None:
         """Files written before booleans and subdocuments were registered: scan once."""
-        marker = await writer.execute_fetchall(f"SELECT 1 FROM {_META} WHERE collection = ?", (_SHAPES_V2,))
+        marker = await writer.execute_fetchall(f"SELECT 1 FROM {_META} WHERE collection = ?", (_SHAPES_V3,))
         if marker:
             return
         tables = await writer.execute_fetchall(
@@ -319,7 +323,7 @@ class SqliteStore(DocumentStore):
                 async for (doc,) in cursor:
                     shapes |= _shape_paths(json.loads(doc))
             await writer.executemany(f"INSERT OR IGNORE INTO {_META} VALUES (?, ?)", [(table, p) for p in shapes])
-        await writer.execute(f"INSERT OR IGNORE INTO {_META} VALUES (?, '')", (_SHAPES_V2,))
+        await writer.execute(f"INSERT OR IGNORE INTO {_META} VALUES (?, '')", (_SHAPES_V3,))
         await writer.execute("COMMIT")
 
     async def _open(self) -> aiosqlite.Connection:
@@ -488,8 +492,12 @@ class SqliteCollection(Collection):
         validate_projection(projection)
         conn = await self._store._ready(self.name)
         where, params = await self._where(conn, filter)
-        sql = f"SELECT doc FROM {self._table} WHERE {where}{_order_by(sort)} LIMIT :limit OFFSET :skip"
+        ids_only = projection is not None and dict(projection) == {"_id": 1}
+        column = "id" if ids_only else "doc"  # ids alone come from the key: no document read or parse
+        sql = f"SELECT {column} FROM {self._table} WHERE {where}{_order_by(sort)} LIMIT :limit OFFSET :skip"
         rows = await conn.execute_fetchall(sql, {**params, "limit": limit or -1, "skip": skip})
+        if ids_only:
+            return [{"_id": value} for (value,) in rows]
         return [project(json.loads(text), projection) for (text,) in rows]
 
     async def count(self, filter: Filter | None = None) -> int:

@@ -180,6 +180,7 @@ async def test_projection(store: DocumentStore) -> None:
         assert await things.find_one({"_id": "p1"}, projection=projection) == expected, projection
         assert project(doc, projection) == expected
     assert await things.find({}, projection={"a": 1}) == [{"_id": "p1", "a": 1}]
+    assert await things.find({"a": 1}, projection={"_id": 1}) == [{"_id": "p1"}]
 
 
 # --- writes -------------------------------------------------------------------------------
