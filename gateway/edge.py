@@ -239,7 +239,8 @@ class Edge:
                 await send({"type": "http.response.start", "status": 204, "headers": answer})
                 await send({"type": "http.response.body", "body": b""})
                 return
-            if not (path == "/health" and method == "GET"):
+            # RATE_LIMIT_MAX=0 turns limiting off, as it does on every service.
+            if self.limiter.enabled and not (path == "/health" and method == "GET"):
                 quota = await self.limiter.check("gateway", ip)
                 answer.append((b"ratelimit-limit", str(quota.limit).encode()))
                 answer.append((b"ratelimit-remaining", str(quota.remaining).encode()))

@@ -34,6 +34,15 @@ async def test_rate_limit_counts_down_then_refuses(start_gateway, upstream):
     assert len(up.requests) == 3  # a 429 never reaches a service
 
 
+async def test_rate_limit_max_zero_turns_limiting_off(start_gateway, upstream):
+    up = await upstream()
+    gw = await start_gateway(CUSTOMER_SERVICE_URL=up.url, RATE_LIMIT_MAX=0)
+    async with gw.client() as client:
+        answers = [await client.get("/api/customer/x") for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert "ratelimit-limit" not in answers[0].headers
+
+
 async def test_rate_limit_window_ends(start_gateway, upstream):
     import asyncio
 
