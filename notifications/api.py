@@ -105,8 +105,7 @@ async def save_smtp(request: Request, notifier: NotifierDep) -> JSONResponse:
 @router.get("/history")
 async def list_history(request: Request, notifier: NotifierDep) -> JSONResponse:
     query = parse_history_query(request.query_params)
-    where = HistoryFilter(status=query.status, template_code=query.template_code,
-                          recipient_email=query.recipient_email)
+    where = HistoryFilter(status=query.status, template_code=query.template_code, recipient_email=query.recipient_email)
     return ok(await notifier.list_history(where, page=query.page, limit=query.limit), "Email history retrieved")
 
 

@@ -15,7 +15,7 @@ from notifications.domain import DeliveryMetrics, Notifier
 from notifications.rendering import Renderer
 from notifications.repository import Repository
 from notifications.schemas import parse_smtp
-from notifications.settings import Settings
+from notifications.settings import NotificationsSettings
 from notifications.worker import RetryWorker
 from shared.app import create_service_app
 from shared.responses import ValidationFailed
@@ -35,7 +35,7 @@ async def _local_hostname() -> str:
         return socket.gethostname() or "localhost"
 
 
-async def apply_smtp_environment(notifier: Notifier, settings: Settings) -> None:
+async def apply_smtp_environment(notifier: Notifier, settings: NotificationsSettings) -> None:
     """R8: with ``SMTP_HOST`` set and no stored settings, store the ``SMTP_*`` ones; bad values stop the start."""
     if not settings.SMTP_HOST or await notifier.repo.get_smtp() is not None:
         return
@@ -58,8 +58,8 @@ async def apply_smtp_environment(notifier: Notifier, settings: Settings) -> None
     log.info("SMTP settings created from the environment (host %s, port %s)", data.host, data.port)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
+    settings = settings or NotificationsSettings()
 
     async def startup(app: FastAPI) -> None:
         conn = await db.connect(settings.database_path)

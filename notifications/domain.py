@@ -39,7 +39,7 @@ from notifications.repository import (
     Row,
 )
 from notifications.schemas import SendRequest, SmtpInput, TemplateInput
-from notifications.settings import Settings
+from notifications.settings import NotificationsSettings
 from shared.responses import BadGateway, BadRequest, Conflict, NotFound, ValidationFailed
 
 log = logging.getLogger("notifications")
@@ -51,13 +51,27 @@ LEASE_MARGIN_SECONDS = 30.0
 
 
 def template_answer(row: Row) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "name", "code", "subject", "body_html", "body_text", "variables",
-                                "is_active", "created_at", "updated_at")}
+    return {
+        k: row[k]
+        for k in (
+            "id",
+            "name",
+            "code",
+            "subject",
+            "body_html",
+            "body_text",
+            "variables",
+            "is_active",
+            "created_at",
+            "updated_at",
+        )
+    }
 
 
 def smtp_answer(row: Row) -> dict[str, Any]:
-    answer = {k: row[k] for k in ("id", "host", "port", "username", "encryption", "from_email", "from_name",
-                                  "is_active")}
+    answer = {
+        k: row[k] for k in ("id", "host", "port", "username", "encryption", "from_email", "from_name", "is_active")
+    }
     answer["has_password"] = bool(row["password_encrypted"])
     answer["created_at"], answer["updated_at"] = row["created_at"], row["updated_at"]
     return answer
@@ -97,8 +111,9 @@ def history_answer(row: Row, *, detail: bool = False) -> dict[str, Any]:
     """A history row as answered (R7): sensitive data values and their traces in the content redacted."""
     secrets: list[str] = []
     try:
-        variables = json.dumps(_redact_value(json.loads(row["variables"]), secrets), separators=(",", ":"),
-                               ensure_ascii=False)
+        variables = json.dumps(
+            _redact_value(json.loads(row["variables"]), secrets), separators=(",", ":"), ensure_ascii=False
+        )
     except ValueError:
         variables = "{}"
     needles = sorted({form for s in secrets for form in (s, str(escape(s)))}, key=len, reverse=True)
@@ -138,11 +153,22 @@ def send_answer(row: Row) -> dict[str, Any]:
     """The ``data`` of a 200/202 ``/send`` answer."""
     missing = json.loads(row["missing_variables"] or "[]")
     if row["status"] == "sent":
-        return {"id": row["id"], "status": "sent", "transport": row["transport"], "sent_at": row["sent_at"],
-                "missing_variables": missing}
-    return {"id": row["id"], "status": row["status"], "transport": row["transport"], "attempts": row["attempts"],
-            "next_attempt_at": row["next_attempt_at"], "error_message": row["error_message"],
-            "missing_variables": missing}
+        return {
+            "id": row["id"],
+            "status": "sent",
+            "transport": row["transport"],
+            "sent_at": row["sent_at"],
+            "missing_variables": missing,
+        }
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "transport": row["transport"],
+        "attempts": row["attempts"],
+        "next_attempt_at": row["next_attempt_at"],
+        "error_message": row["error_message"],
+        "missing_variables": missing,
+    }
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -153,8 +179,12 @@ class DeliveryMetrics:
     status) and the ``notifications_queue_pending`` gauge."""
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
-        self.emails = Counter("notifications_emails_total", "Email attempts by resulting status and transport",
-                              ["status", "transport"], registry=registry)
+        self.emails = Counter(
+            "notifications_emails_total",
+            "Email attempts by resulting status and transport",
+            ["status", "transport"],
+            registry=registry,
+        )
         self.pending = Gauge("notifications_queue_pending", "History rows waiting for delivery", registry=registry)
 
 
@@ -167,7 +197,7 @@ class Notifier:
     def __init__(
         self,
         *,
-        settings: Settings,
+        settings: NotificationsSettings,
         repo: Repository,
         renderer: Renderer,
         box: PasswordBox,
@@ -200,9 +230,15 @@ class Notifier:
             )
         now = now_text()
         values = {
-            "name": data.name, "code": data.code, "subject": data.subject, "body_html": data.body_html,
-            "body_text": data.body_text, "variables": json.dumps(variables), "is_active": data.is_active,
-            "created_at": now, "updated_at": now,
+            "name": data.name,
+            "code": data.code,
+            "subject": data.subject,
+            "body_html": data.body_html,
+            "body_text": data.body_text,
+            "variables": json.dumps(variables),
+            "is_active": data.is_active,
+            "created_at": now,
+            "updated_at": now,
         }
         try:
             new_id = await self.repo.insert_template(values)
@@ -244,9 +280,16 @@ class Notifier:
         keep = data.password is None
         token = self.box.encrypt(data.password) if data.password else None
         await self.repo.save_smtp(
-            {"host": data.host, "port": data.port, "username": data.username, "password_encrypted": token,
-             "encryption": data.encryption, "from_email": data.from_email, "from_name": data.from_name,
-             "now": now_text()},
+            {
+                "host": data.host,
+                "port": data.port,
+                "username": data.username,
+                "password_encrypted": token,
+                "encryption": data.encryption,
+                "from_email": data.from_email,
+                "from_name": data.from_name,
+                "now": now_text(),
+            },
             keep_password=keep,
             only_if_empty=only_if_empty,
         )
@@ -305,8 +348,9 @@ class Notifier:
             body_text=rendered.body_text,
             missing_variables=json.dumps(rendered.missing_variables),
             status="pending",
-            locked_until=fmt(now + timedelta(seconds=self.settings.NOTIFY_SYNC_SEND_TIMEOUT_SECONDS
-                                             + LEASE_MARGIN_SECONDS)),
+            locked_until=fmt(
+                now + timedelta(seconds=self.settings.NOTIFY_SYNC_SEND_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+            ),
         )
         row, inserted = await self._insert(values, idempotency_key)
         if inserted:
@@ -324,9 +368,20 @@ class Notifier:
             )
             assert earlier is not None
             return earlier, False
-        row = {"id": new_id, "subject": None, "body_html": None, "body_text": None, "missing_variables": "[]",
-               "transport": None, "attempts": 0, "next_attempt_at": None, "locked_until": None, "sent_at": None,
-               "error_message": None, **values}
+        row = {
+            "id": new_id,
+            "subject": None,
+            "body_html": None,
+            "body_text": None,
+            "missing_variables": "[]",
+            "transport": None,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "locked_until": None,
+            "sent_at": None,
+            "error_message": None,
+            **values,
+        }
         return row, True
 
     @staticmethod
@@ -352,30 +407,48 @@ class Notifier:
             async with asyncio.timeout(budget):
                 outcome = await self._deliver(row, smtp, timeout=min(budget, self.settings.SMTP_TIMEOUT_SECONDS))
         except TimeoutError:
-            outcome = Outcome("transient", transport, f"SMTP timeout after {budget:g} s"
-                              if transport == "smtp" else f"Outbox write timed out after {budget:g} s")
+            outcome = Outcome(
+                "transient",
+                transport,
+                f"SMTP timeout after {budget:g} s"
+                if transport == "smtp"
+                else f"Outbox write timed out after {budget:g} s",
+            )
         except Exception as exc:  # an unforeseen failure still counts as an attempt, so it stays bounded
             log.exception("email %s: delivery attempt failed unexpectedly", row["id"])
             outcome = Outcome("transient", transport, f"Delivery failed: {type(exc).__name__}")
 
         now = utcnow()
         attempts = row["attempts"] + 1
-        values: dict[str, Any] = {"attempts": attempts, "transport": outcome.transport, "updated_at": fmt(now),
-                                  "next_attempt_at": None}
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "transport": outcome.transport,
+            "updated_at": fmt(now),
+            "next_attempt_at": None,
+        }
         if outcome.kind == "sent":
             values.update(status="sent", sent_at=fmt(now), error_message=None)
         elif outcome.kind == "permanent" or attempts >= self.settings.NOTIFY_MAX_ATTEMPTS:
             values.update(status="failed", error_message=outcome.error)
         else:
-            delay = min(self.settings.NOTIFY_RETRY_BASE_SECONDS * 2 ** (attempts - 1),
-                        self.settings.NOTIFY_RETRY_MAX_DELAY_SECONDS)
-            values.update(status="pending", error_message=outcome.error,
-                          next_attempt_at=fmt(now + timedelta(seconds=delay)))
+            delay = min(
+                self.settings.NOTIFY_RETRY_BASE_SECONDS * 2 ** (attempts - 1),
+                self.settings.NOTIFY_RETRY_MAX_DELAY_SECONDS,
+            )
+            values.update(
+                status="pending", error_message=outcome.error, next_attempt_at=fmt(now + timedelta(seconds=delay))
+            )
         await self.repo.record_attempt(row["id"], values)
         self.metrics.emails.labels(values["status"], outcome.transport).inc()
         if outcome.kind != "sent":
-            log.warning("email %s attempt %s via %s: %s (now %s)", row["id"], attempts, outcome.transport,
-                        outcome.error, values["status"])
+            log.warning(
+                "email %s attempt %s via %s: %s (now %s)",
+                row["id"],
+                attempts,
+                outcome.transport,
+                outcome.error,
+                values["status"],
+            )
         return {**row, **values, "locked_until": None}
 
     async def _deliver(self, row: Row, smtp: Row | None, *, timeout: float) -> Outcome:
@@ -402,10 +475,22 @@ class Notifier:
                 password = self.box.decrypt(smtp["password_encrypted"])
             except PasswordUndecryptable as exc:
                 return Outcome("transient", "smtp", str(exc))
-        target = SmtpTarget(host=smtp["host"], port=smtp["port"], username=smtp["username"], password=password,
-                            encryption=smtp["encryption"])
-        return await send_smtp(data, target, sender=from_email, recipient=row["recipient_email"], timeout=timeout,
-                               verify_certs=self.settings.SMTP_TLS_VERIFY, local_hostname=self.local_hostname)
+        target = SmtpTarget(
+            host=smtp["host"],
+            port=smtp["port"],
+            username=smtp["username"],
+            password=password,
+            encryption=smtp["encryption"],
+        )
+        return await send_smtp(
+            data,
+            target,
+            sender=from_email,
+            recipient=row["recipient_email"],
+            timeout=timeout,
+            verify_certs=self.settings.SMTP_TLS_VERIFY,
+            local_hostname=self.local_hostname,
+        )
 
     async def run_due(self) -> int:
         """One worker pass: claim up to a batch of due rows and attempt them concurrently.
@@ -458,4 +543,3 @@ class Notifier:
 def _message_id_domain(from_email: str) -> str:
     domain = from_email.rpartition("@")[2]
     return domain if domain and domain.isascii() and domain.replace(".", "").replace("-", "").isalnum() else "localhost"
-

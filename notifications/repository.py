@@ -64,8 +64,17 @@ class Repository:
         return await self._one("SELECT * FROM notification_templates WHERE code = ? AND is_active = 1", (code,))
 
     async def insert_template(self, values: Mapping[str, Any]) -> int:
-        columns = ("name", "code", "subject", "body_html", "body_text", "variables", "is_active", "created_at",
-                   "updated_at")
+        columns = (
+            "name",
+            "code",
+            "subject",
+            "body_html",
+            "body_text",
+            "variables",
+            "is_active",
+            "created_at",
+            "updated_at",
+        )
         try:
             _, new_id = await self._write(
                 f"INSERT INTO notification_templates ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -103,8 +112,15 @@ class Repository:
             " from_name, is_active, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
         )
         params = [
-            values["host"], values["port"], values["username"], values["password_encrypted"], values["encryption"],
-            values["from_email"], values["from_name"], values["now"], values["now"],
+            values["host"],
+            values["port"],
+            values["username"],
+            values["password_encrypted"],
+            values["encryption"],
+            values["from_email"],
+            values["from_name"],
+            values["now"],
+            values["now"],
         ]
         if only_if_empty:
             await self._write(insert.replace("INSERT", "INSERT OR IGNORE", 1), params)

@@ -1,4 +1,4 @@
-"""Settings of the notifications service (environment variable names are the field names)."""
+"""NotificationsSettings of the notifications service (environment variable names are the field names)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from shared.settings import InsecureSettingsError, ServiceSettings
 DEV_NOTIFICATIONS_SECRET = "dev-notifications-secret-change-me"
 
 
-class Settings(ServiceSettings):
+class NotificationsSettings(ServiceSettings):
     """Every value has a working local default; see ``.env.example`` and ``notifications/README.md``."""
 
     PORT: int = 3007
@@ -46,7 +46,7 @@ class Settings(ServiceSettings):
     NOTIFY_SUPPORT_EMAIL: str = "support@example.com"
 
     @model_validator(mode="after")
-    def _refuse_development_secret(self) -> Settings:
+    def _refuse_development_secret(self) -> NotificationsSettings:
         if self.ENV == "production" and self.NOTIFICATIONS_SECRET == DEV_NOTIFICATIONS_SECRET:
             raise InsecureSettingsError("NOTIFICATIONS_SECRET must be changed from its default when ENV=production")
         return self

@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 from customer.app import create_app as create_customer
 from notifications.app import create_app as create_notifications
-from notifications.settings import Settings as NotificationsSettings
+from notifications.settings import NotificationsSettings
 from shared.testing import free_port, lifespan_client, running
 from tests.customer.conftest import settings_for
 

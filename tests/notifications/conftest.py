@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from notifications.app import create_app
-from notifications.settings import Settings
+from notifications.settings import NotificationsSettings
 from shared.testing import free_port, lifespan_client
 
 SERVICE_KEY = "test-service-key"
@@ -35,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 
-def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+def make_settings(data_dir: Path, **overrides: Any) -> NotificationsSettings:
     values: dict[str, Any] = {
         "DATA_DIR": str(data_dir),
         "SERVICE_KEY": SERVICE_KEY,
@@ -45,8 +45,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "LOG_LEVEL": "warning",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)
-
+    return NotificationsSettings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -143,8 +142,14 @@ class SmtpRecorder:
 class SmtpServer:
     """A real aiosmtpd server in its own thread on a loopback port."""
 
-    def __init__(self, port: int | None = None, *, credentials: tuple[str, str] | None = None,
-                 starttls: ssl.SSLContext | None = None, implicit_tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        credentials: tuple[str, str] | None = None,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.recorder = SmtpRecorder()
         kwargs: dict[str, Any] = {}
@@ -153,7 +158,11 @@ class SmtpServer:
         if starttls is not None:
             kwargs.update(tls_context=starttls, require_starttls=True)
         self.controller = Controller(
-            self.recorder, hostname="127.0.0.1", port=self.port, ssl_context=implicit_tls, server_hostname="localhost",
+            self.recorder,
+            hostname="127.0.0.1",
+            port=self.port,
+            ssl_context=implicit_tls,
+            server_hostname="localhost",
             **kwargs,
         )
 
@@ -188,8 +197,13 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 def smtp_settings(port: int, **extra: Any) -> dict[str, Any]:
     """A POST /smtp body pointing at a local server without TLS or auth."""
-    body = {"host": "127.0.0.1", "port": port, "encryption": "none", "from_email": "shop@example.com",
-            "from_name": "The Shop"}
+    body = {
+        "host": "127.0.0.1",
+        "port": port,
+        "encryption": "none",
+        "from_email": "shop@example.com",
+        "from_name": "The Shop",
+    }
     body.update(extra)
     return body
 

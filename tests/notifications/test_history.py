@@ -11,8 +11,10 @@ async def send(client, template="welcome_customer", email="jane@example.com", **
     return response
 
 
-@pytest.mark.parametrize("query", ["limit=101", "limit=0", "limit=x", "page=0", "page=-1", "page=1.5",
-                                   "status=bogus", "page=99999999999999999999"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=101", "limit=0", "limit=x", "page=0", "page=-1", "page=1.5", "status=bogus", "page=99999999999999999999"],
+)
 async def test_bad_query_values_are_400(client, query):
     response = await client.get(f"/api/v1/history?{query}")
     assert response.status_code == 400
@@ -25,13 +27,14 @@ async def test_filters_and_pagination(client):
     await send(client, email="jane@example.com")
     await send(client, email="bob@example.com")
     await send(client, template="password_reset", email="jane@example.com")
-    await client.post("/api/v1/templates", json={"name": "E", "code": "evil_t", "subject": "s",
-                                                 "body_text": "{{ ''.__class__ }}"})
+    await client.post(
+        "/api/v1/templates", json={"name": "E", "code": "evil_t", "subject": "s", "body_text": "{{ ''.__class__ }}"}
+    )
     await send(client, template="evil_t", email="jane@example.com")  # failed row
 
-    response = await client.get("/api/v1/history",
-                                params={"status": "sent", "template_code": "welcome_customer",
-                                        "recipient_email": "JANE@"})
+    response = await client.get(
+        "/api/v1/history", params={"status": "sent", "template_code": "welcome_customer", "recipient_email": "JANE@"}
+    )
     assert response.status_code == 200 and response.json()["message"] == "Email history retrieved"
     data = response.json()["data"]
     assert [r["recipient_email"] for r in data["history"]] == ["jane@example.com", "JANE@example.com"]

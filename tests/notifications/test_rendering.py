@@ -13,14 +13,34 @@ NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
 def context(**data):
-    return build_context(data, now=NOW, company_name="Shop", support_email="help@example.com",
-                         recipient_name="R", recipient_email="r@example.com")
+    return build_context(
+        data,
+        now=NOW,
+        company_name="Shop",
+        support_email="help@example.com",
+        recipient_name="R",
+        recipient_email="r@example.com",
+    )
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (59.9, "59.90"), ("59.9", "59.90"), (2.675, "2.68"), (0.005, "0.01"), (-1.005, "-1.01"), (10, "10.00"),
-    ("1e3", "1000.00"), (" 7 ", "7.00"), ("", ""), (None, ""), ("abc", "abc"), ("NaN", "NaN"), ("12abc", "12abc"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (59.9, "59.90"),
+        ("59.9", "59.90"),
+        (2.675, "2.68"),
+        (0.005, "0.01"),
+        (-1.005, "-1.01"),
+        (10, "10.00"),
+        ("1e3", "1000.00"),
+        (" 7 ", "7.00"),
+        ("", ""),
+        (None, ""),
+        ("abc", "abc"),
+        ("NaN", "NaN"),
+        ("12abc", "12abc"),
+    ],
+)
 def test_money(value, expected):
     assert money(value) == expected
 
@@ -31,8 +51,11 @@ def test_money_of_undefined_renders_empty():
 
 def test_finalize_rules():
     rendered = Renderer().render(
-        {"subject": "s", "body_text": "{{ t }}|{{ f }}|{{ n }}|{{ l }}|{{ d }}|{{ x.y.z }}|{{ i }}",
-         "body_html": "{{ l }}"},
+        {
+            "subject": "s",
+            "body_text": "{{ t }}|{{ f }}|{{ n }}|{{ l }}|{{ d }}|{{ x.y.z }}|{{ i }}",
+            "body_html": "{{ l }}",
+        },
         context(t=True, f=False, n=None, l=[1, "<a>"], d={"k": "v"}, i=3),
     )
     assert rendered.body_text == 'true|false||[1,"<a>"]|{"k":"v"}||3'
@@ -41,9 +64,13 @@ def test_finalize_rules():
 
 
 def test_both_brace_spellings_and_builtins():
-    rendered = Renderer().render({"subject": "{{a}} {{ a }} {{ current_date }} {{ current_datetime }}",
-                                  "body_text": "{{ recipient_name }} {{ recipient_email }} {{ support_email }}"},
-                                 context(a="x"))
+    rendered = Renderer().render(
+        {
+            "subject": "{{a}} {{ a }} {{ current_date }} {{ current_datetime }}",
+            "body_text": "{{ recipient_name }} {{ recipient_email }} {{ support_email }}",
+        },
+        context(a="x"),
+    )
     assert rendered.subject == "x x 2026-03-04 2026-03-04 05:06:07"
     assert rendered.body_text == "R r@example.com help@example.com"
 
@@ -61,32 +88,49 @@ def test_subject_is_one_line():
     assert one_line(" a\r\nb\nc\rd\u2028e\x0bf\tg  h ") == "a b c d e f g h"
 
 
-@pytest.mark.parametrize("source", [
-    "{{ ''.__class__ }}", "{{ x.__init__.__globals__ }}", "{{ cycler.__init__.__globals__.os }}",
-    "{{ lipsum.__globals__ }}", "{{ 'a' * 2000000 }}", "{{ 2 ** 100000 }}", "{% for i in range(1000000) %}{% endfor %}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__ }}",
+        "{{ x.__init__.__globals__ }}",
+        "{{ cycler.__init__.__globals__.os }}",
+        "{{ lipsum.__globals__ }}",
+        "{{ 'a' * 2000000 }}",
+        "{{ 2 ** 100000 }}",
+        "{% for i in range(1000000) %}{% endfor %}",
+    ],
+)
 def test_sandbox_refuses(source):
     with pytest.raises(RenderError):
         Renderer().render({"subject": "s", "body_text": source}, context(x="y"))
 
 
 def test_derived_variables_leave_out_builtins_and_loop_names():
-    names = Renderer().derived_variables({
-        "subject": "{{ company_name }} {{ b }}",
-        "body_html": "{% for item in items %}{{ item.name }}{{ loop.index }}{% endfor %}{{ range(3)|list }}",
-        "body_text": "{{ a }}{{ current_year }}",
-    })
+    names = Renderer().derived_variables(
+        {
+            "subject": "{{ company_name }} {{ b }}",
+            "body_html": "{% for item in items %}{{ item.name }}{{ loop.index }}{% endfor %}{{ range(3)|list }}",
+            "body_text": "{{ a }}{{ current_year }}",
+        }
+    )
     assert names == ["a", "b", "items"]
 
 
 def test_html_to_text():
     assert html_to_text("<style>p{}</style><h1>T&amp;C</h1><p>One<br>Two</p><ul><li>A</li><li>B</li></ul>") == (
-        "T&C\nOne\nTwo\nA\nB\n")
+        "T&C\nOne\nTwo\nA\nB\n"
+    )
 
 
 def test_message_headers_are_set_through_the_api():
-    content = Content(message_id="<id@example.com>", recipient_email="john@example.com", recipient_name="Jöhn, Jr.",
-                      subject="Grüße", body_html=None, body_text="Hi")
+    content = Content(
+        message_id="<id@example.com>",
+        recipient_email="john@example.com",
+        recipient_name="Jöhn, Jr.",
+        subject="Grüße",
+        body_html=None,
+        body_text="Hi",
+    )
     msg = build_message(content, from_name='Shop "Best"', from_email="shop@example.com", now=NOW)
     assert msg.get_content_type() == "text/plain"
     assert msg["To"].addresses[0].display_name == "Jöhn, Jr."

@@ -9,8 +9,12 @@ import pytest
 
 from tests.notifications.conftest import parse_eml
 
-WELCOME = {"template": "welcome_customer", "recipient_email": "jane@example.com", "recipient_name": "Jane Doe",
-           "data": {"customer_name": "Jane", "login_url": "https://shop.test/login"}}
+WELCOME = {
+    "template": "welcome_customer",
+    "recipient_email": "jane@example.com",
+    "recipient_name": "Jane Doe",
+    "data": {"customer_name": "Jane", "login_url": "https://shop.test/login"},
+}
 
 
 async def history_total(client) -> int:
@@ -49,22 +53,35 @@ async def test_send_writes_multipart_eml(client, data_dir):
 
 async def test_alias_spellings_give_identical_content(client, data_dir):
     canonical = (await client.post("/api/v1/send", json=WELCOME)).json()["data"]
-    aliased = await client.post("/api/v1/send", json={
-        "templateCode": "welcome_customer", "recipientEmail": "jane@example.com", "recipientName": "Jane Doe",
-        "data": WELCOME["data"]})
+    aliased = await client.post(
+        "/api/v1/send",
+        json={
+            "templateCode": "welcome_customer",
+            "recipientEmail": "jane@example.com",
+            "recipientName": "Jane Doe",
+            "data": WELCOME["data"],
+        },
+    )
     assert aliased.status_code == 200
     a = parse_eml(data_dir / "outbox" / f"{canonical['id']}.eml")
     b = parse_eml(data_dir / "outbox" / f"{aliased.json()['data']['id']}.eml")
     assert (a["Subject"], a["To"], parts(a)) == (b["Subject"], b["To"], parts(b))
-    snake = await client.post("/api/v1/send", json={"template_code": "welcome_customer",
-                                                     "recipient_email": "jane@example.com"})
+    snake = await client.post(
+        "/api/v1/send", json={"template_code": "welcome_customer", "recipient_email": "jane@example.com"}
+    )
     assert snake.status_code == 200
 
 
 async def test_canonical_spelling_wins(client):
-    response = await client.post("/api/v1/send", json={"template": "welcome_customer", "templateCode": "nope",
-                                                        "recipient_email": "a@example.com",
-                                                        "recipientEmail": "not an email"})
+    response = await client.post(
+        "/api/v1/send",
+        json={
+            "template": "welcome_customer",
+            "templateCode": "nope",
+            "recipient_email": "a@example.com",
+            "recipientEmail": "not an email",
+        },
+    )
     assert response.status_code == 200
 
 
@@ -98,8 +115,17 @@ async def test_required_fields(client):
     assert await history_total(client) == 0
 
 
-@pytest.mark.parametrize("address", ["not-an-email", "a@b.com\r\nBcc: x@y.z", "Jane <jane@example.com>",
-                                     "a" * 250 + "@example.com", "jöhn@example.com", "a@shop.test"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "not-an-email",
+        "a@b.com\r\nBcc: x@y.z",
+        "Jane <jane@example.com>",
+        "a" * 250 + "@example.com",
+        "jöhn@example.com",
+        "a@shop.test",
+    ],
+)
 async def test_invalid_recipient(client, address):
     response = await client.post("/api/v1/send", json={**WELCOME, "recipient_email": address})
     assert response.status_code == 400
@@ -108,11 +134,17 @@ async def test_invalid_recipient(client, address):
     assert await history_total(client) == 0
 
 
-@pytest.mark.parametrize(("patch", "field"), [
-    ({"data": [1, 2]}, "data"), ({"data": "x"}, "data"), ({"template": 5}, "template"),
-    ({"recipient_email": ["a@example.com"]}, "recipient_email"), ({"recipient_name": 3}, "recipient_name"),
-    ({"recipient_name": "n" * 256}, "recipient_name"),
-])
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"data": [1, 2]}, "data"),
+        ({"data": "x"}, "data"),
+        ({"template": 5}, "template"),
+        ({"recipient_email": ["a@example.com"]}, "recipient_email"),
+        ({"recipient_name": 3}, "recipient_name"),
+        ({"recipient_name": "n" * 256}, "recipient_name"),
+    ],
+)
 async def test_wrong_types(client, patch, field):
     response = await client.post("/api/v1/send", json={**WELCOME, **patch})
     assert response.status_code == 400
@@ -144,11 +176,14 @@ async def test_html_is_escaped_text_is_raw(client, data_dir):
 
 
 async def test_subject_cannot_inject_headers(client, data_dir):
-    created = await client.post("/api/v1/templates", json={"name": "Hi", "code": "hi_name", "subject": "Hi {{ name }}",
-                                                           "body_text": "Body"})
+    created = await client.post(
+        "/api/v1/templates", json={"name": "Hi", "code": "hi_name", "subject": "Hi {{ name }}", "body_text": "Body"}
+    )
     assert created.status_code == 201
-    response = await client.post("/api/v1/send", json={"template": "hi_name", "recipient_email": "a@example.com",
-                                                        "data": {"name": "x\r\nBcc: evil@x.test"}})
+    response = await client.post(
+        "/api/v1/send",
+        json={"template": "hi_name", "recipient_email": "a@example.com", "data": {"name": "x\r\nBcc: evil@x.test"}},
+    )
     assert response.status_code == 200
     raw = (data_dir / "outbox" / f"{response.json()['data']['id']}.eml").read_bytes()
     msg = parse_eml(data_dir / "outbox" / f"{response.json()['data']['id']}.eml")
@@ -176,13 +211,22 @@ async def test_missing_variable_recorded_and_rendered_empty(client, data_dir):
 
 
 async def test_current_year_builtin_and_data_override(client, data_dir):
-    await client.post("/api/v1/templates", json={"name": "Y", "code": "year_t", "subject": "{{ current_year }}",
-                                                 "body_text": "{{ current_year }} {{ company_name }}"})
+    await client.post(
+        "/api/v1/templates",
+        json={
+            "name": "Y",
+            "code": "year_t",
+            "subject": "{{ current_year }}",
+            "body_text": "{{ current_year }} {{ company_name }}",
+        },
+    )
     first = await client.post("/api/v1/send", json={"template": "year_t", "recipient_email": "a@example.com"})
     msg = parse_eml(data_dir / "outbox" / f"{first.json()['data']['id']}.eml")
     assert msg["Subject"] == str(datetime.now(UTC).year)
-    second = await client.post("/api/v1/send", json={"template": "year_t", "recipient_email": "a@example.com",
-                                                      "data": {"current_year": "1999"}})
+    second = await client.post(
+        "/api/v1/send",
+        json={"template": "year_t", "recipient_email": "a@example.com", "data": {"current_year": "1999"}},
+    )
     msg = parse_eml(data_dir / "outbox" / f"{second.json()['data']['id']}.eml")
     assert msg["Subject"] == "1999"
     assert msg.get_content().startswith("1999 E-commerce Platform")
@@ -192,12 +236,15 @@ async def test_company_name_from_settings(app_client, data_dir):
     async with app_client(NOTIFY_COMPANY_NAME="Acme Shop") as c:
         response = await c.post("/api/v1/send", json=WELCOME)
         assert parse_eml(data_dir / "outbox" / f"{response.json()['data']['id']}.eml")["Subject"] == (
-            "Welcome to Acme Shop, Jane!")
+            "Welcome to Acme Shop, Jane!"
+        )
 
 
 async def test_unsafe_attribute_fails_rendering(client, data_dir):
-    created = await client.post("/api/v1/templates", json={"name": "Evil", "code": "evil_t", "subject": "x",
-                                                           "body_html": "{{ ''.__class__.__mro__ }}"})
+    created = await client.post(
+        "/api/v1/templates",
+        json={"name": "Evil", "code": "evil_t", "subject": "x", "body_html": "{{ ''.__class__.__mro__ }}"},
+    )
     assert created.status_code == 201
     response = await client.post("/api/v1/send", json={"template": "evil_t", "recipient_email": "a@example.com"})
     assert response.status_code == 400
@@ -212,8 +259,9 @@ async def test_unsafe_attribute_fails_rendering(client, data_dir):
 @pytest.mark.parametrize("body", ["{% for x in n %}{% endfor %}", "{{ 'x' * 100000000 }}", "{{ n / 0 }}"])
 async def test_runtime_errors_are_rendering_failures(client, body):
     await client.post("/api/v1/templates", json={"name": "R", "code": "rt", "subject": "s", "body_text": body})
-    response = await client.post("/api/v1/send", json={"template": "rt", "recipient_email": "a@example.com",
-                                                        "data": {"n": 5}})
+    response = await client.post(
+        "/api/v1/send", json={"template": "rt", "recipient_email": "a@example.com", "data": {"n": 5}}
+    )
     assert response.status_code == 400
     assert response.json()["message"].startswith("Template rendering failed: ")
     assert (await client.get("/api/v1/history?status=failed")).json()["data"]["pagination"]["total"] == 1
@@ -221,10 +269,13 @@ async def test_runtime_errors_are_rendering_failures(client, body):
 
 
 async def test_html_only_template_gets_text_part(client, data_dir):
-    await client.post("/api/v1/templates", json={"name": "H", "code": "html_only", "subject": "s",
-                                                 "body_html": "<h1>Hi &amp; {{ n }}</h1><p>Line</p>"})
-    response = await client.post("/api/v1/send", json={"template": "html_only", "recipient_email": "a@example.com",
-                                                        "data": {"n": "<b>"}})
+    await client.post(
+        "/api/v1/templates",
+        json={"name": "H", "code": "html_only", "subject": "s", "body_html": "<h1>Hi &amp; {{ n }}</h1><p>Line</p>"},
+    )
+    response = await client.post(
+        "/api/v1/send", json={"template": "html_only", "recipient_email": "a@example.com", "data": {"n": "<b>"}}
+    )
     msg = parse_eml(data_dir / "outbox" / f"{response.json()['data']['id']}.eml")
     (text_type, text), (html_type, html) = parts(msg)
     assert (text_type, html_type) == ("text/plain", "text/html")
@@ -234,9 +285,14 @@ async def test_html_only_template_gets_text_part(client, data_dir):
 
 async def test_sensitive_values_redacted_in_history(client, data_dir):
     link = "https://shop.test/reset?token=abcdef123456"
-    response = await client.post("/api/v1/send", json={"template": "password_reset", "recipient_email": "j@example.com",
-                                                        "data": {"customer_name": "Jane", "reset_link": link,
-                                                                 "nested": {"apiToken": "zzzzzzzz", "ok": "visible"}}})
+    response = await client.post(
+        "/api/v1/send",
+        json={
+            "template": "password_reset",
+            "recipient_email": "j@example.com",
+            "data": {"customer_name": "Jane", "reset_link": link, "nested": {"apiToken": "zzzzzzzz", "ok": "visible"}},
+        },
+    )
     history_id = response.json()["data"]["id"]
     msg = parse_eml(data_dir / "outbox" / f"{history_id}.eml")
     assert all(link in content for _, content in parts(msg))
@@ -246,37 +302,68 @@ async def test_sensitive_values_redacted_in_history(client, data_dir):
         assert "abcdef123456" not in answer and "shop.test/reset" not in answer and "zzzzzzzz" not in answer
         assert "[redacted]" in answer
     row = detail.json()["data"]
-    assert json.loads(row["variables"]) == {"customer_name": "Jane", "reset_link": "[redacted]",
-                                            "nested": {"apiToken": "[redacted]", "ok": "visible"}}
+    assert json.loads(row["variables"]) == {
+        "customer_name": "Jane",
+        "reset_link": "[redacted]",
+        "nested": {"apiToken": "[redacted]", "ok": "visible"},
+    }
     assert 'href="[redacted]"' in row["body_html"] and "[redacted]" in row["body_text"]
 
 
 async def test_order_confirmation_items_and_money(client, data_dir):
-    response = await client.post("/api/v1/send", json={
-        "template": "order_confirmation", "recipient_email": "j@example.com",
-        "data": {"customerName": "Jane", "orderNumber": "ORD-1", "items": [{"productName": "Lamp", "quantity": 2}],
-                 "totalAmount": 59.9}})
+    response = await client.post(
+        "/api/v1/send",
+        json={
+            "template": "order_confirmation",
+            "recipient_email": "j@example.com",
+            "data": {
+                "customerName": "Jane",
+                "orderNumber": "ORD-1",
+                "items": [{"productName": "Lamp", "quantity": 2}],
+                "totalAmount": 59.9,
+            },
+        },
+    )
     assert response.status_code == 200
     msg = parse_eml(data_dir / "outbox" / f"{response.json()['data']['id']}.eml")
     (_, text), (_, html) = parts(msg)
     assert "Lamp &times; 2" in html and "Total: $59.90" in html
     assert "- Lamp x 2" in text and "Total: $59.90" in text
     assert msg["Subject"] == "Order ORD-1 confirmed"
-    string_items = await client.post("/api/v1/send", json={
-        "template": "new_order_seller", "recipient_email": "s@example.com",
-        "data": {"items": "2 x Lamp", "total_amount": "10"}})
+    string_items = await client.post(
+        "/api/v1/send",
+        json={
+            "template": "new_order_seller",
+            "recipient_email": "s@example.com",
+            "data": {"items": "2 x Lamp", "total_amount": "10"},
+        },
+    )
     (_, text), (_, html) = parts(parse_eml(data_dir / "outbox" / f"{string_items.json()['data']['id']}.eml"))
     assert "<p>2 x Lamp</p>" in html and "$10.00" in text
 
 
 async def test_every_default_template_renders(client):
-    data = {"customer_name": "C", "seller_name": "S", "business_name": "B", "dashboard_url": "https://d.example",
-            "login_url": "https://l.example", "verification_link": "https://v.example", "reset_link": "https://r.example",
-            "expiry_time": "1 hour", "order_number": "O-1", "items": [{"name": "N", "quantity": 1}],
-            "total_amount": 3, "status": "shipped", "tracking_number": "T1", "carrier": "UPS", "notes": "Thanks"}
+    data = {
+        "customer_name": "C",
+        "seller_name": "S",
+        "business_name": "B",
+        "dashboard_url": "https://d.example",
+        "login_url": "https://l.example",
+        "verification_link": "https://v.example",
+        "reset_link": "https://r.example",
+        "expiry_time": "1 hour",
+        "order_number": "O-1",
+        "items": [{"name": "N", "quantity": 1}],
+        "total_amount": 3,
+        "status": "shipped",
+        "tracking_number": "T1",
+        "carrier": "UPS",
+        "notes": "Thanks",
+    }
     for template in (await client.get("/api/v1/templates")).json()["data"]:
-        response = await client.post("/api/v1/send", json={"template": template["code"],
-                                                            "recipient_email": "a@example.com", "data": data})
+        response = await client.post(
+            "/api/v1/send", json={"template": template["code"], "recipient_email": "a@example.com", "data": data}
+        )
         assert response.status_code == 200, template["code"]
         assert response.json()["data"]["missing_variables"] == []
 
@@ -288,8 +375,9 @@ async def test_idempotency_key_sends_once(client, data_dir):
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json()
     assert len(list((data_dir / "outbox").glob("*.eml"))) == 1
-    other_recipient = await client.post("/api/v1/send", json={**WELCOME, "recipient_email": "b@example.com"},
-                                        headers=headers)
+    other_recipient = await client.post(
+        "/api/v1/send", json={**WELCOME, "recipient_email": "b@example.com"}, headers=headers
+    )
     assert other_recipient.json()["data"]["id"] != first.json()["data"]["id"]
     without_key = await client.post("/api/v1/send", json=WELCOME)
     assert without_key.json()["data"]["id"] != first.json()["data"]["id"]
@@ -299,16 +387,18 @@ async def test_idempotency_key_sends_once(client, data_dir):
 async def test_idempotency_key_concurrent_duplicates(client, data_dir):
     import asyncio
 
-    responses = await asyncio.gather(*(client.post("/api/v1/send", json=WELCOME, headers={"Idempotency-Key": "k"})
-                                       for _ in range(10)))
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/send", json=WELCOME, headers={"Idempotency-Key": "k"}) for _ in range(10))
+    )
     assert {r.status_code for r in responses} <= {200, 202}
     assert len({r.json()["data"]["id"] for r in responses}) == 1
     assert await history_total(client) == 1
 
 
 async def test_idempotency_replays_rendering_failure(client):
-    await client.post("/api/v1/templates", json={"name": "E", "code": "evil_t", "subject": "s",
-                                                 "body_text": "{{ ''.__class__ }}"})
+    await client.post(
+        "/api/v1/templates", json={"name": "E", "code": "evil_t", "subject": "s", "body_text": "{{ ''.__class__ }}"}
+    )
     body = {"template": "evil_t", "recipient_email": "a@example.com"}
     first = await client.post("/api/v1/send", json=body, headers={"Idempotency-Key": "x"})
     again = await client.post("/api/v1/send", json=body, headers={"Idempotency-Key": "x"})

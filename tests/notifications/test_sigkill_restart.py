@@ -38,8 +38,9 @@ def start_service(port: int, smtp_port: int, data_dir: Path, log_path: Path) -> 
         "LOG_LEVEL": "info",
     }
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([sys.executable, "-m", "notifications"], cwd=REPO, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "notifications"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -74,9 +75,14 @@ def test_sigkill_with_queued_messages_loses_none(tmp_path):
             for i in range(10):
                 if i == 5:  # the second half meets no server at all
                     refusing.stop()
-                response = client.post(f"{base}/send", json={
-                    "template": "welcome_customer", "recipient_email": f"user{i}@example.com",
-                    "data": {"customer_name": f"User {i}", "login_url": "https://shop.test/login"}})
+                response = client.post(
+                    f"{base}/send",
+                    json={
+                        "template": "welcome_customer",
+                        "recipient_email": f"user{i}@example.com",
+                        "data": {"customer_name": f"User {i}", "login_url": "https://shop.test/login"},
+                    },
+                )
                 assert response.status_code == 202, response.text
                 ids.append(response.json()["data"]["id"])
             assert client.get(f"http://127.0.0.1:{port}/health").json()["pending"] == 10

@@ -19,8 +19,12 @@ from tests.notifications.conftest import (
     wait_status,
 )
 
-WELCOME = {"template": "welcome_customer", "recipient_email": "jane@example.com", "recipient_name": "Jane Doe",
-           "data": {"customer_name": "<b>Jane</b>", "login_url": "https://shop.test/login"}}
+WELCOME = {
+    "template": "welcome_customer",
+    "recipient_email": "jane@example.com",
+    "recipient_name": "Jane Doe",
+    "data": {"customer_name": "<b>Jane</b>", "login_url": "https://shop.test/login"},
+}
 FAST_RETRY = {"NOTIFY_RETRY_BASE_SECONDS": 1, "NOTIFY_WORKER_INTERVAL_SECONDS": 0.1}
 
 
@@ -157,8 +161,9 @@ async def test_queued_row_survives_restart(app_client):
     try:
         async with app_client(**FAST_RETRY) as c:
             with sqlite3.connect(c.app.state.settings.database_path) as db:  # make the retry due now
-                db.execute("UPDATE email_history SET next_attempt_at = ?", (datetime.now(UTC).strftime(
-                    "%Y-%m-%d %H:%M:%S"),))
+                db.execute(
+                    "UPDATE email_history SET next_attempt_at = ?", (datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),)
+                )
             row = await wait_status(c, queued["id"], "sent")
             assert row["attempts"] == 2
             await asyncio.sleep(0.3)
@@ -171,14 +176,21 @@ async def test_two_workers_deliver_each_row_once(app_client):
     port = free_port()
     async with app_client(NOTIFY_MAX_ATTEMPTS=20) as c:
         await c.post("/api/v1/smtp", json=smtp_settings(port))
-        ids = [(await c.post("/api/v1/send", json={**WELCOME, "recipient_email": f"u{i}@example.com"}))
-               .json()["data"]["id"] for i in range(10)]
+        ids = [
+            (await c.post("/api/v1/send", json={**WELCOME, "recipient_email": f"u{i}@example.com"})).json()["data"][
+                "id"
+            ]
+            for i in range(10)
+        ]
         with sqlite3.connect(c.app.state.settings.database_path) as db:
             db.execute("UPDATE email_history SET next_attempt_at = '2000-01-01 00:00:00'")
     server = SmtpServer(port).start()
     try:
-        async with app_client(NOTIFY_WORKER_INTERVAL_SECONDS=0.05) as a, \
-                app_client(NOTIFY_WORKER_INTERVAL_SECONDS=0.05) as b:
+        async with (
+            app_client(NOTIFY_WORKER_INTERVAL_SECONDS=0.05) as a,
+            app_client(NOTIFY_WORKER_INTERVAL_SECONDS=0.05) as b,
+        ):
+
             async def all_sent() -> bool:
                 rows = (await a.get("/api/v1/history?status=sent")).json()["data"]["pagination"]["total"]
                 return rows == 10
@@ -203,7 +215,9 @@ async def test_row_whose_first_attempt_never_ran_is_delivered(app_client, smtp_s
                 "INSERT INTO email_history (template_code, recipient_email, recipient_name, subject, body_text,"
                 " variables, status, message_id, locked_until, created_at, updated_at)"
                 " VALUES ('manual', 'x@example.com', '', 'Crash test', 'Body', '{}', 'pending', '<m1@example.com>',"
-                " ?, ?, ?)", (past, past, past))
+                " ?, ?, ?)",
+                (past, past, past),
+            )
             history_id = cur.lastrowid
         row = await wait_status(c, history_id, "sent")
         assert row["attempts"] == 1
@@ -236,8 +250,9 @@ async def test_silent_server_times_out_as_transient(app_client):
 @pytest.mark.parametrize("mode", ["tls", "ssl"])
 async def test_tls_modes(client, tmp_path, mode):
     context = self_signed_context(tmp_path)
-    server = SmtpServer(starttls=context if mode == "tls" else None,
-                        implicit_tls=context if mode == "ssl" else None).start()
+    server = SmtpServer(
+        starttls=context if mode == "tls" else None, implicit_tls=context if mode == "ssl" else None
+    ).start()
     try:
         await client.post("/api/v1/smtp", json=smtp_settings(server.port, encryption=mode))
         # The certificate is self-signed: verification fails, which is a transient (TLS) failure.
@@ -251,8 +266,11 @@ async def test_tls_modes(client, tmp_path, mode):
 @pytest.mark.parametrize("mode", ["tls", "ssl"])
 async def test_tls_modes_without_verification(app_client, tmp_path, mode):
     context = self_signed_context(tmp_path)
-    server = SmtpServer(starttls=context if mode == "tls" else None,
-                        implicit_tls=context if mode == "ssl" else None, credentials=("u", "p")).start()
+    server = SmtpServer(
+        starttls=context if mode == "tls" else None,
+        implicit_tls=context if mode == "ssl" else None,
+        credentials=("u", "p"),
+    ).start()
     try:
         async with app_client(SMTP_TLS_VERIFY=False) as c:
             await c.post("/api/v1/smtp", json=smtp_settings(server.port, encryption=mode, username="u", password="p"))

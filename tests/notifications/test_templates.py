@@ -19,8 +19,13 @@ DEFAULT_CODES = {
 
 
 def new_template(**extra):
-    body = {"name": "Promo", "code": "promo_mail", "subject": "Hi {{ name }}", "body_html": "<p>{{ offer }}</p>",
-            "body_text": "{{ offer }} for {{ company_name }}"}
+    body = {
+        "name": "Promo",
+        "code": "promo_mail",
+        "subject": "Hi {{ name }}",
+        "body_html": "<p>{{ offer }}</p>",
+        "body_text": "{{ offer }} for {{ company_name }}",
+    }
     body.update(extra)
     return body
 
@@ -35,8 +40,18 @@ async def test_fresh_database_has_the_seven_defaults(client):
         assert isinstance(t["variables"], str)
         assert json.loads(t["variables"]) == DEFAULT_CODES[t["code"]]
         assert t["is_active"] == 1
-        assert set(t) == {"id", "name", "code", "subject", "body_html", "body_text", "variables", "is_active",
-                          "created_at", "updated_at"}
+        assert set(t) == {
+            "id",
+            "name",
+            "code",
+            "subject",
+            "body_html",
+            "body_text",
+            "variables",
+            "is_active",
+            "created_at",
+            "updated_at",
+        }
     welcome = next(t for t in templates if t["code"] == "welcome_customer")
     assert welcome["variables"] == '["customer_name", "login_url"]'
     assert welcome["name"] == "Welcome Customer"
@@ -105,8 +120,10 @@ async def test_bad_code_and_duplicate_code(client):
 
 
 async def test_each_bad_field_is_reported(client):
-    response = await client.post("/api/v1/templates", json={"name": "", "code": "x", "subject": "s" * 501,
-                                                            "body_html": "", "is_active": 7, "variables": [1]})
+    response = await client.post(
+        "/api/v1/templates",
+        json={"name": "", "code": "x", "subject": "s" * 501, "body_html": "", "is_active": 7, "variables": [1]},
+    )
     assert response.status_code == 400
     fields = [e["field"] for e in response.json()["errors"]]
     assert fields == ["name", "code", "subject", "body_html", "variables", "is_active"]
@@ -137,8 +154,9 @@ async def test_is_active_spellings(client):
 async def test_update_ignores_code_and_advances_updated_at(client, data_dir):
     created = (await client.post("/api/v1/templates", json=new_template())).json()["data"]
     with sqlite3.connect(data_dir / "notifications.db") as db:  # make the old timestamp visibly older
-        db.execute("UPDATE notification_templates SET updated_at = '2020-01-01 00:00:00' WHERE id = ?",
-                   (created["id"],))
+        db.execute(
+            "UPDATE notification_templates SET updated_at = '2020-01-01 00:00:00' WHERE id = ?", (created["id"],)
+        )
     response = await client.put(f"/api/v1/templates/{created['id']}", json={"code": "other", "name": "N"})
     assert response.status_code == 200
     assert response.json()["message"] == "Template updated successfully"
