@@ -13,7 +13,7 @@ from shared.store import Document
 from shared.validation import object_id
 
 
-def _customers(request: Request) -> Customers:
+async def _customers(request: Request) -> Customers:
     return request.app.state.customers
 
 

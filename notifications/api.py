@@ -34,7 +34,7 @@ async def _require_service_key(request: Request) -> None:
     )
 
 
-def _notifier(request: Request) -> Notifier:
+async def _notifier(request: Request) -> Notifier:
     return request.app.state.notifier
 
 

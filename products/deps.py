@@ -20,11 +20,11 @@ from shared.auth import (
 from shared.responses import Unauthorized
 
 
-def _catalogue(request: Request) -> Catalogue:
+async def _catalogue(request: Request) -> Catalogue:
     return request.app.state.catalogue
 
 
-def _inventory(request: Request) -> Inventory:
+async def _inventory(request: Request) -> Inventory:
     return request.app.state.inventory
 
 

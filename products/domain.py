@@ -7,6 +7,7 @@ Callers are :class:`shared.auth.Principal` values, or None for anonymous public 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections import defaultdict
@@ -168,20 +169,25 @@ class Catalogue:
         base: dict[str, Any] = {"sellerId": seller_id, "status": _status_filter(status)}
         if not privileged:
             base["sellerActive"] = True
-        page = await self._page(base, query)
-        summary = await self.seller_summary(seller_id=seller_id)
+        page, summary = await asyncio.gather(self._page(base, query), self.seller_summary(seller_id=seller_id))
         return {"products": page["products"], "pagination": page["pagination"], "summary": summary}
 
     async def seller_summary(self, *, seller_id: str) -> dict[str, int]:
         """Counts of a seller's non-deleted products, each served by the (sellerId, status, stockLevel) index."""
         count = self.repo.count_products
-        by_status = {s: await count({"sellerId": seller_id, "status": s}) for s in LIVE_STATUSES}
+        # Independent counts: run them side by side (the store reads on several connections).
+        *statuses, low, out = await asyncio.gather(
+            *[count({"sellerId": seller_id, "status": s}) for s in LIVE_STATUSES],
+            count({"sellerId": seller_id, "status": "active", "stockLevel": "low"}),
+            count({"sellerId": seller_id, "status": "active", "stockLevel": "out"}),
+        )
+        by_status = dict(zip(LIVE_STATUSES, statuses, strict=True))
         return {
             "total": sum(by_status.values()),
             "active": by_status["active"],
             "inactive": by_status["inactive"],
-            "lowStock": await count({"sellerId": seller_id, "status": "active", "stockLevel": "low"}),
-            "outOfStock": await count({"sellerId": seller_id, "status": "active", "stockLevel": "out"}),
+            "lowStock": low,
+            "outOfStock": out,
         }
 
     async def admin_list(self, *, query: ListQuery) -> dict[str, Any]:

@@ -9,6 +9,7 @@ so a keywords array on the product would be scanned.)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -92,8 +93,10 @@ class ProductRepository:
     async def list_products(
         self, query: Mapping[str, Any], *, sort: Sequence[tuple[str, int]], skip: int, limit: int
     ) -> tuple[list[Document], int]:
-        items = await self.products.find(dict(query), sort=sort, skip=skip, limit=limit)
-        return items, await self.products.count(dict(query))
+        # The page and the total are independent reads: run them side by side.
+        return await asyncio.gather(
+            self.products.find(dict(query), sort=sort, skip=skip, limit=limit), self.products.count(dict(query))
+        )
 
     async def find_products(
         self, query: Mapping[str, Any], *, projection: Mapping[str, int] | None = None

@@ -20,7 +20,7 @@ from shared.responses import Forbidden, Unauthorized
 from shared.store import Document
 
 
-def _sellers(request: Request) -> Sellers:
+async def _sellers(request: Request) -> Sellers:
     return request.app.state.sellers
 
 

@@ -164,7 +164,7 @@ class ServiceClients:
         self._clients.clear()
 
 
-def _clients(request: Request) -> ServiceClients:
+async def _clients(request: Request) -> ServiceClients:
     return request.app.state.clients
 
 

@@ -24,6 +24,7 @@ import asyncio
 import json
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -77,6 +78,7 @@ _TYPE_TEST = {
 _BOOL, _NUMBER, _OBJECT = "#bool ", "#number ", "#object "
 _SHAPES_V3 = "#shapes-v3"  # registry row saying booleans, numbers and subdocuments are recorded too
 READERS = 3
+REGISTRY_RECHECK_SECONDS = 1.0
 
 Leaf = Callable[[str, str, str | None], str]
 """Builds an SQL test from a value expression, its ``json_type`` expression and the field's
@@ -276,6 +278,7 @@ class SqliteStore(DocumentStore):
         self._connect_lock = asyncio.Lock()
         self._arrays: dict[str, set[str]] = {}
         self._data_versions: dict[int, int] = {}
+        self._checked_at: dict[int, float] = {}  # id(connection) -> when data_version was last read
         self._tables: set[str] = set()
         self._grown: dict[str, int] = {}  # rows inserted since the collection's last ANALYZE
         self._analyzed: dict[str, int] = {}  # its row count at that ANALYZE
@@ -343,6 +346,7 @@ class SqliteStore(DocumentStore):
             self._readers, self._writer = [], None
             self._reader_epochs.clear()
             self._data_versions.clear()
+            self._checked_at.clear()
             self._tables.clear()
 
     async def ping(self) -> bool:
@@ -393,12 +397,24 @@ class SqliteStore(DocumentStore):
                 raise
 
     async def _shapes_of(self, conn: aiosqlite.Connection, name: str) -> set[str]:
-        """The collection's array paths, reloaded when another connection changed the database."""
-        ((version,),) = await conn.execute_fetchall("PRAGMA data_version")
-        if self._data_versions.get(id(conn)) != version:
-            for collection, path in await conn.execute_fetchall(f"SELECT collection, array_path FROM {_META}"):
-                self._arrays.setdefault(collection, set()).add(path)
-            self._data_versions[id(conn)] = version
+        """The collection's shape registry, reloaded when another process changed the database.
+
+        This process records its own writes in memory as it makes them, so only other
+        processes' writes need the ``data_version`` check: always on the write connection
+        (conditional updates must see every array path), at most every
+        ``REGISTRY_RECHECK_SECONDS`` on a read connection, where the check would otherwise
+        cost a thread round trip per query.
+        """
+        now = time.monotonic()
+        if conn is self._writer or now - self._checked_at.get(id(conn), -REGISTRY_RECHECK_SECONDS) >= (
+            REGISTRY_RECHECK_SECONDS
+        ):
+            self._checked_at[id(conn)] = now
+            ((version,),) = await conn.execute_fetchall("PRAGMA data_version")
+            if self._data_versions.get(id(conn)) != version:
+                for collection, path in await conn.execute_fetchall(f"SELECT collection, array_path FROM {_META}"):
+                    self._arrays.setdefault(collection, set()).add(path)
+                self._data_versions[id(conn)] = version
         return self._arrays.setdefault(name, set())
 
     async def _note_inserts(self, conn: aiosqlite.Connection, name: str, count: int) -> None:
