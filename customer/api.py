@@ -23,10 +23,11 @@ from customer.schemas import (
     ResetPasswordIn,
 )
 from customer.views import customer_view
+from shared.accounts import account_list_query
 from shared.auth import ServiceKey
 from shared.ratelimit import rate_limit
 from shared.responses import BadRequest, Forbidden, ValidationFailed, ok
-from shared.validation import json_object, object_id, page_params, parse_bool
+from shared.validation import json_object, object_id
 
 router = APIRouter(prefix="/api/v1")
 
@@ -169,41 +170,13 @@ for prefix in ("/customers/addresses", "/addresses"):
 # admin (through the admin service's key)
 
 
-def _list_query(request: Request) -> dict[str, Any]:
-    q = {k: v for k, v in request.query_params.items() if v != ""}
-    page, limit = page_params(q.get("page"), q.get("limit"), default_limit=10, max_limit=100)
-    errors = []
-    search = q.get("search", "").strip() or None
-    if search and len(search) > 100:
-        errors.append({"field": "search", "message": "Search cannot exceed 100 characters"})
-    active: bool | None = None
-    status = q.get("status", "all")
-    if status not in ("active", "inactive", "all"):
-        errors.append({"field": "status", "message": "Status must be active, inactive or all"})
-    elif status != "all":
-        active = status == "active"
-    if "isActive" in q:
-        active = parse_bool(q["isActive"])
-        if active is None:
-            errors.append({"field": "isActive", "message": "isActive must be a boolean"})
-    verified: bool | None = None
-    for key in ("verified", "isVerified"):
-        if key in q:
-            verified = parse_bool(q[key])
-            if verified is None:
-                errors.append({"field": key, "message": f"{key} must be true or false"})
-    sort = q.get("sort", "-createdAt")
-    if sort.lstrip("-") not in SORTABLE:
-        errors.append({"field": "sort", "message": f"sort must be one of {', '.join(SORTABLE)}"})
-    if errors:
-        raise ValidationFailed(errors=errors)
-    return {"page": page, "limit": limit, "search": search, "active": active, "verified": verified, "sort": sort}
-
-
 @router.get("/customers/admin")
 @router.get("/customers")
 async def admin_list(request: Request, _: ServiceKey, customers: CustomersDomain) -> JSONResponse:
-    return ok(await customers.admin_list(**_list_query(request)), "Customers retrieved successfully")
+    return ok(
+        await customers.admin_list(**account_list_query(request.query_params, sortable=SORTABLE)),
+        "Customers retrieved successfully",
+    )
 
 
 @router.get("/customers/admin/{customer_id}")

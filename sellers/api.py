@@ -21,10 +21,11 @@ from sellers.schemas import (
     StatusIn,
 )
 from sellers.views import profile_view
+from shared.accounts import account_list_query
 from shared.auth import ServiceKey
 from shared.ratelimit import rate_limit
 from shared.responses import BadRequest, Forbidden, ValidationFailed, ok
-from shared.validation import json_object, object_id, page_params, parse_bool
+from shared.validation import json_object, object_id
 
 router = APIRouter(prefix="/api/v1")
 
@@ -105,46 +106,20 @@ async def create(body: NewSellerIn, _: AdminOrService, sellers: SellersDomain) -
     return ok(await sellers.create(data=body), "Seller created successfully", status_code=201)
 
 
-def _list_query(request: Request) -> dict[str, Any]:
-    """The list filters of 4.11/4.12; other query keys are ignored, bad values are a 400."""
-    q = {k: v for k, v in request.query_params.items() if v != ""}
-    page, limit = page_params(q.get("page"), q.get("limit"), default_limit=10, max_limit=100)
-    errors = []
-    search = q.get("search", "").strip() or None
-    if search and len(search) > 100:
-        errors.append({"field": "search", "message": "Search cannot exceed 100 characters"})
-    active: bool | None = None
-    status = q.get("status", "all")
-    if status not in ("active", "inactive", "all"):
-        errors.append({"field": "status", "message": "Status must be active, inactive or all"})
-    elif status != "all":
-        active = status == "active"
-    if "isActive" in q:
-        active = parse_bool(q["isActive"])
-        if active is None:
-            errors.append({"field": "isActive", "message": "isActive must be true or false"})
-    verified: bool | None = None
-    for key in ("verified", "isVerified"):
-        if key in q:
-            verified = parse_bool(q[key])
-            if verified is None:
-                errors.append({"field": key, "message": f"{key} must be true or false"})
-    sort = q.get("sort", "-createdAt")
-    if sort.lstrip("-") not in SORTABLE:
-        errors.append({"field": "sort", "message": f"sort must be one of {', '.join(SORTABLE)}"})
-    if errors:
-        raise ValidationFailed(errors=errors)
-    return {"page": page, "limit": limit, "search": search, "active": active, "verified": verified, "sort": sort}
-
-
 @router.get("/sellers/list")
 async def admin_list_bearer(request: Request, _: AdminBearer, sellers: SellersDomain) -> JSONResponse:
-    return ok(await sellers.admin_list(**_list_query(request)), "Sellers retrieved successfully")
+    return ok(
+        await sellers.admin_list(**account_list_query(request.query_params, sortable=SORTABLE)),
+        "Sellers retrieved successfully",
+    )
 
 
 @router.get("/sellers/admin")
 async def admin_list(request: Request, _: ServiceKey, sellers: SellersDomain) -> JSONResponse:
-    return ok(await sellers.admin_list(**_list_query(request)), "Sellers retrieved successfully")
+    return ok(
+        await sellers.admin_list(**account_list_query(request.query_params, sortable=SORTABLE)),
+        "Sellers retrieved successfully",
+    )
 
 
 @router.get("/sellers/admin/{seller_id}")

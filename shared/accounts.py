@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from shared.auth import Role, decode_token, issue_token
-from shared.responses import Forbidden, Unauthorized
+from shared.responses import Forbidden, Unauthorized, ValidationFailed
 from shared.settings import ServiceSettings
 from shared.store import Collection, Document, new_id
 from shared.timeutil import now_iso
+from shared.validation import page_params, parse_bool
 
 ACCOUNT_DEACTIVATED = "Account is deactivated"
 INVALID_REFRESH = "Invalid refresh token"
@@ -125,3 +126,42 @@ class AccountTokens:
         if claims.get("ver") != account.get("tokenVersion", 0):
             raise Unauthorized(INVALID_REFRESH)
         return await self.issue(account)
+
+
+def account_list_query(params: Mapping[str, str], *, sortable: Iterable[str]) -> dict[str, Any]:
+    """The admin list filters customers and sellers share: ``page``, ``limit`` (1–100),
+    ``search`` (≤ 100 chars), ``status`` (active | inactive | all) or ``isActive``,
+    ``verified`` / ``isVerified``, ``sort`` (one of ``sortable``, ``-`` for descending).
+
+    Empty values count as absent, other keys are ignored, bad values are one 400 listing
+    every bad field.
+    """
+    q = {k: v for k, v in params.items() if v != ""}
+    page, limit = page_params(q.get("page"), q.get("limit"), default_limit=10, max_limit=100)
+    errors = []
+    search = q.get("search", "").strip() or None
+    if search and len(search) > 100:
+        errors.append({"field": "search", "message": "Search cannot exceed 100 characters"})
+    active: bool | None = None
+    status = q.get("status", "all")
+    if status not in ("active", "inactive", "all"):
+        errors.append({"field": "status", "message": "Status must be active, inactive or all"})
+    elif status != "all":
+        active = status == "active"
+    if "isActive" in q:
+        active = parse_bool(q["isActive"])
+        if active is None:
+            errors.append({"field": "isActive", "message": "isActive must be true or false"})
+    verified: bool | None = None
+    for key in ("verified", "isVerified"):
+        if key in q:
+            verified = parse_bool(q[key])
+            if verified is None:
+                errors.append({"field": key, "message": f"{key} must be true or false"})
+    sort = q.get("sort", "-createdAt")
+    fields = list(sortable)
+    if sort.lstrip("-") not in fields:
+        errors.append({"field": "sort", "message": f"sort must be one of {', '.join(fields)}"})
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return {"page": page, "limit": limit, "search": search, "active": active, "verified": verified, "sort": sort}
