@@ -248,7 +248,7 @@ class Catalogue:
             if not candidates:
                 return [], 0
         keyed = {"_id": {"$in": sorted(candidates or ())}, **condition}
-        return await self.repo.list_products(keyed, sort=sort, skip=skip, limit=query.limit)
+        return await self.repo.page_by_ids(keyed, sort=sort, skip=skip, limit=query.limit)
 
     # writing products
 

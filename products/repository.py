@@ -98,6 +98,17 @@ class ProductRepository:
             self.products.find(dict(query), sort=sort, skip=skip, limit=limit), self.products.count(dict(query))
         )
 
+    async def page_by_ids(
+        self, query: Mapping[str, Any], *, sort: Sequence[tuple[str, int]], skip: int, limit: int
+    ) -> tuple[list[Document], int]:
+        """The page and the total from one ids-only pass over the matches, then the page's
+        documents by key: for a bounded candidate set (search) this reads each match once
+        instead of twice (page query + count)."""
+        ids = [d["_id"] for d in await self.products.find(dict(query), sort=sort, projection={"_id": 1})]
+        page = ids[skip : skip + limit]
+        found = {d["_id"]: d for d in await self.products.find({"_id": {"$in": page}})} if page else {}
+        return [found[i] for i in page if i in found], len(ids)
+
     async def find_products(
         self, query: Mapping[str, Any], *, projection: Mapping[str, int] | None = None
     ) -> list[Document]:

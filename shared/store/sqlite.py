@@ -78,6 +78,7 @@ _TYPE_TEST = {
 _BOOL, _NUMBER, _OBJECT = "#bool ", "#number ", "#object "
 _SHAPES_V3 = "#shapes-v3"  # registry row saying booleans, numbers and subdocuments are recorded too
 READERS = 3
+_LONG_IN = 16
 REGISTRY_RECHECK_SECONDS = 1.0
 
 Leaf = Callable[[str, str, str | None], str]
@@ -186,12 +187,19 @@ class _FilterSql:
         for v in values:
             if v is not None:
                 groups.setdefault(_kind(v), []).append(int(v) if isinstance(v, bool) else v)
-        params = {kind: [self.bind(v) for v in vs] for kind, vs in groups.items()}
+        # A long list travels as one JSON parameter (json_each yields SQL-typed values), not
+        # one bound parameter per value; SQLite still probes the index for each.
+        members = {
+            kind: f"(SELECT value FROM json_each({self.bind(json.dumps(vs))}))"
+            if len(vs) > _LONG_IN
+            else "(" + ", ".join(self.bind(v) for v in vs) + ")"
+            for kind, vs in groups.items()
+        }
 
         def leaf(v: str, t: str, path: str | None) -> str:
             tests = [f"({t} IS NULL OR {t} = 'null')"] if null else []
-            for kind, names in params.items():
-                test = f"{v} = {names[0]}" if len(names) == 1 else f"{v} IN ({', '.join(names)})"
+            for kind, values in members.items():
+                test = f"{v} IN {values}"
                 if not self._exact(kind, groups[kind], path):
                     test += f" AND {_TYPE_TEST[kind].format(t=t)}"
                 tests.append(f"({test})")

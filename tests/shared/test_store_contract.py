@@ -524,3 +524,15 @@ async def test_sqlite_store_instances_share_one_file(tmp_path: Path) -> None:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_long_in_lists(store: DocumentStore) -> None:
+    things = store.collection("things")
+    await things.insert_many([{"_id": f"t{i:03d}", "n": i, "s": f"v{i}", "tags": [f"g{i % 7}"]} for i in range(100)])
+    wanted = [f"t{i:03d}" for i in range(0, 100, 3)] + ["missing"] * 5
+    assert await ids(things.find({"_id": {"$in": wanted}})) == {f"t{i:03d}" for i in range(0, 100, 3)}
+    numbers = list(range(50, 150)) + ["50", True]
+    assert await things.count({"n": {"$in": numbers}}) == 50
+    assert await things.count({"n": {"$nin": numbers}}) == 50
+    assert await things.count({"s": {"$in": [f"v{i}" for i in range(20)] + [7]}}) == 20
+    assert await things.count({"tags": {"$in": [f"g{i}" for i in range(3)] + [f"x{i}" for i in range(30)]}}) == 44
