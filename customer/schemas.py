@@ -15,6 +15,7 @@ from shared.fields import (
     PHONE_RE,
     POSTAL_RE,
     Blankable,
+    check_bool,
     check_date,
     check_email,
     check_login_password,
@@ -25,7 +26,6 @@ from shared.fields import (
     lax_bool,
     with_required,
 )
-from shared.validation import parse_bool
 
 GENDERS = ("male", "female", "other", "prefer_not_to_say")
 ADDRESS_TYPES = ("home", "work", "other")
@@ -266,13 +266,7 @@ class AdminStatusIn(Body):
     def _require(cls, data: Any) -> Any:
         return with_required(data, ("isActive",))
 
-    @field_validator("isActive", mode="before")
-    @classmethod
-    def _bool(cls, value: Any) -> bool:
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError("isActive must be a boolean")
-        return parsed
+    _active = field_validator("isActive", mode="before")(lambda v: check_bool(v, "isActive"))
 
 
 class OrderStatsIn(Body):

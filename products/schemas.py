@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from shared.fields import check_bool, with_required
 from shared.responses import ValidationFailed
 from shared.store import is_object_id
 from shared.validation import page_params, parse_bool, to_cents
@@ -27,15 +28,6 @@ MAX_STOCK = 1_000_000_000
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-def _require(data: Any, *names: str) -> Any:
-    """Make missing required fields ``None`` so their validators say "X is required"."""
-    if isinstance(data, dict):
-        data = dict(data)
-        for name in names:
-            data.setdefault(name, None)
-    return data
 
 
 def money_cents(value: Any, label: str, *, required: bool = True) -> int | None:
@@ -284,7 +276,7 @@ class ProductCreateIn(ProductFields):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "name", "price")
+        return with_required(data, ("name", "price"))
 
 
 class ProductUpdateIn(ProductFields):
@@ -298,7 +290,7 @@ class StockIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "stock")
+        return with_required(data, ("stock",))
 
     @field_validator("stock", mode="before")
     @classmethod
@@ -324,7 +316,7 @@ class AdjustIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "newStock")
+        return with_required(data, ("newStock",))
 
     @field_validator("newStock", mode="before")
     @classmethod
@@ -352,7 +344,7 @@ class AdminStatusIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "status")
+        return with_required(data, ("status",))
 
     @field_validator("status", mode="before")
     @classmethod
@@ -369,7 +361,7 @@ class SellerStatusIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "sellerId", "isActive")
+        return with_required(data, ("sellerId", "isActive"))
 
     @field_validator("sellerId", mode="before")
     @classmethod
@@ -380,13 +372,7 @@ class SellerStatusIn(Body):
             raise ValueError("Invalid ID format")
         return value.lower()
 
-    @field_validator("isActive", mode="before")
-    @classmethod
-    def _active(cls, value: Any) -> bool:
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError("isActive must be a boolean")
-        return parsed
+    _active = field_validator("isActive", mode="before")(lambda v: check_bool(v, "isActive"))
 
 
 class ValidateSellerIn(Body):
@@ -396,7 +382,7 @@ class ValidateSellerIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "productId", "sellerId")
+        return with_required(data, ("productId", "sellerId"))
 
     @field_validator("productId", "sellerId", mode="before")
     @classmethod
@@ -423,7 +409,7 @@ class QuantityLine(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "productId", "quantity")
+        return with_required(data, ("productId", "quantity"))
 
     _pid = field_validator("productId", mode="before")(_product_id)
 
@@ -470,7 +456,7 @@ class CheckAvailabilityIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "items")
+        return with_required(data, ("items",))
 
     _items = field_validator("items", mode="before")(_items_list)
 
@@ -484,7 +470,7 @@ class ReserveIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "orderId", "items")
+        return with_required(data, ("orderId", "items"))
 
     _order = field_validator("orderId", mode="before")(_order_id)
     _customer = field_validator("customerId", mode="before")(_customer_id)
@@ -523,7 +509,7 @@ class OrderIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "orderId")
+        return with_required(data, ("orderId",))
 
     _order = field_validator("orderId", mode="before")(_order_id)
 
@@ -551,7 +537,7 @@ class RecordSaleIn(Body):
     @model_validator(mode="before")
     @classmethod
     def _required(cls, data: Any) -> Any:
-        return _require(data, "orderId", "items")
+        return with_required(data, ("orderId", "items"))
 
     _order = field_validator("orderId", mode="before")(_order_id)
     _customer = field_validator("customerId", mode="before")(_customer_id)

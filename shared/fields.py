@@ -145,6 +145,15 @@ def is_media_id(value: str | None) -> bool:
     return bool(value and UUID4_RE.match(value))
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """A required boolean given as a boolean, ``"true"``/``"false"`` or 1/0;
+    otherwise "<name> must be a boolean"."""
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise ValueError(f"{name} must be a boolean")
+    return parsed
+
+
 def lax_bool(message: str) -> BeforeValidator:
     """A validator accepting booleans, ``"true"``/``"false"`` and 1/0; None stays None."""
 
