@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from shared.accounts import RefreshTokens
-from shared.store import Document, DocumentStore, new_id
+from shared.store import Document, DocumentStore, new_id, stamped_update
 from shared.timeutil import now_iso
 
 
@@ -66,11 +66,7 @@ class SellerRepository:
         returning: Literal["before", "after"] = "after",
     ) -> Document | None:
         """One conditional atomic update; None when ``condition`` matched nothing."""
-        update: dict[str, Any] = {"$set": {**(set_fields or {}), "updatedAt": now_iso()}}
-        if unset:
-            update["$unset"] = {field: "" for field in unset}
-        if inc:
-            update["$inc"] = dict(inc)
+        update = stamped_update(set_fields=set_fields, unset=unset, inc=inc)
         return await self.sellers.find_one_and_update(dict(condition), update, return_document=returning)
 
     async def set_lock(self, seller_id: str, lock_until: str) -> None:

@@ -15,6 +15,7 @@ from shared.store.base import (
     UpdateResult,
     is_object_id,
     new_id,
+    stamped_update,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "is_object_id",
     "new_id",
     "open_store",
+    "stamped_update",
 ]
 
 

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from bson import ObjectId
 
+from shared.timeutil import now_iso
+
 Document = dict[str, Any]
 Filter = Mapping[str, Any]
 Update = Mapping[str, Any]
@@ -71,6 +73,21 @@ class UpdateResult:
 def new_id() -> str:
     """A new 24-hex ObjectId string, the id format of every document-store entity."""
     return str(ObjectId())
+
+
+def stamped_update(
+    *,
+    set_fields: Mapping[str, Any] | None = None,
+    unset: Sequence[str] = (),
+    inc: Mapping[str, int | float] | None = None,
+) -> dict[str, Any]:
+    """An update document that also sets ``updatedAt`` to now (``$set``/``$unset``/``$inc``)."""
+    update: dict[str, Any] = {"$set": {**(set_fields or {}), "updatedAt": now_iso()}}
+    if unset:
+        update["$unset"] = {field: "" for field in unset}
+    if inc:
+        update["$inc"] = dict(inc)
+    return update
 
 
 def is_object_id(value: object) -> bool:
