@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -19,12 +20,13 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var
-from shared.responses import install_error_handlers
+from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope, install_error_handlers
 from shared.settings import ServiceSettings
 from shared.timeutil import now_iso
 
@@ -127,10 +129,18 @@ class RequestMiddleware:
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         method = scope["method"]
-        status_holder = {"status": 500, "started": False}
+        status_holder: dict[str, Any] = {"status": 500, "started": False, "refused": None}
         rid_header = (b"x-request-id", request_id.encode())
 
         async def send_wrapper(message: Message) -> None:
+            refused = status_holder["refused"]
+            if refused is not None:
+                # The body guard refused the body while the app read it and the app answered
+                # its own 400 ("error parsing the body"): send the guard's answer instead.
+                if message["type"] == "http.response.start":
+                    await reject(*refused)
+                    status_holder["refused"] = ()
+                return
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
@@ -144,6 +154,7 @@ class RequestMiddleware:
 
         async def reject(status: int, text: str) -> None:
             body = _envelope_bytes(status, text)
+            status_holder["refused"] = None  # lets the answer below through send_wrapper
             await send_wrapper(
                 {
                     "type": "http.response.start",
@@ -161,12 +172,12 @@ class RequestMiddleware:
                 if verdict is not None:
                     await reject(*verdict)
                     return
-                guarded_receive = self._limited_receive(receive)
+                guarded_receive = self._guarded_receive(receive, status_holder)
             try:
                 await self.app(scope, guarded_receive, send_wrapper)
-            except _BodyTooLarge:
+            except _BodyRefused as refused:
                 if not status_holder["started"]:
-                    await reject(413, "Request body too large")
+                    await reject(refused.status, refused.text)
         except Exception:
             logging.getLogger("shared.app").exception("unhandled error (request id %s)", request_id)
             if not status_holder["started"]:
@@ -224,24 +235,74 @@ class RequestMiddleware:
             return 415, "Content-Type must be application/json"
         return None
 
-    def _limited_receive(self, receive: Receive) -> Receive:
-        seen = 0
+    def _guarded_receive(self, receive: Receive, state: dict[str, Any]) -> Receive:
+        """Read the whole JSON body (at most ``max_json_bytes``, also when sent chunked) and
+        refuse text with lone surrogates, then hand it to the app as one message."""
         limit = self.max_json_bytes
+        delivered = False
 
         async def wrapped() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            chunks: list[bytes] = []
+            seen = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message
+                chunk = message.get("body", b"")
+                seen += len(chunk)
                 if seen > limit:
-                    raise _BodyTooLarge
-            return message
+                    state["refused"] = (413, "Request body too large")
+                    raise _BodyRefused(413, "Request body too large")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            if has_lone_surrogate(body):
+                state["refused"] = (400, "Request body contains invalid text (lone surrogate)")
+                raise _BodyRefused(400, "Request body contains invalid text (lone surrogate)")
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
         return wrapped
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyRefused(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status, self.text = status, text
+
+
+# A JSON escape of a UTF-16 surrogate, or UTF-8 bytes that decode to one (json.loads on bytes
+# decodes with "surrogatepass"). Only bodies holding either are parsed here.
+_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+
+
+def has_lone_surrogate(body: bytes) -> bool:
+    """True when a JSON body holds a string (or key) with an unpaired UTF-16 surrogate,
+    which no store can encode. Malformed JSON is left to the route's own parsing."""
+    if not _SURROGATE_HINT.search(body):
+        return False
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def create_service_app(
@@ -281,10 +342,11 @@ def create_service_app(
     app = FastAPI(
         title=title or health_name,
         lifespan=lifespan,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
         redoc_url=None,
     )
+    install_openapi(app)
     app.state.settings = settings
     app.state.service = service
     app.state.metrics_registry = metrics.registry
@@ -337,6 +399,67 @@ def create_service_app(
         raw_body_paths=raw_body_paths,
     )
     return app
+
+
+_BODY_METHOD_NAMES = {m.lower() for m in _BODY_METHODS}
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+def _error_doc(code: int) -> dict[str, Any]:
+    return {
+        "description": ERROR_DESCRIPTIONS.get(code, "Error"),
+        "content": {"application/json": {"schema": _ERROR_REF}},
+    }
+
+
+def tidy_openapi(document: dict[str, Any]) -> dict[str, Any]:
+    """Make a FastAPI document say what the service really answers.
+
+    422 is removed everywhere (validation answers 400); every operation with parameters or a
+    body documents 400; every body method documents 413 and 415, which the request guard
+    answers before any route runs. The error envelope is published once as ``ErrorEnvelope``.
+    """
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name, schema in ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}").get(
+        "$defs", {}
+    ).items():
+        schemas.setdefault(name, schema)
+    envelope_schema = ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+    envelope_schema.pop("$defs", None)
+    schemas.setdefault("ErrorEnvelope", envelope_schema)
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            responses.pop("422", None)
+            if operation.get("parameters") or operation.get("requestBody"):
+                responses.setdefault("400", _error_doc(400))
+            if method in _BODY_METHOD_NAMES:
+                for code in (400, 413, 415):
+                    responses.setdefault(str(code), _error_doc(code))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the tidied document (see :func:`tidy_openapi`) at the app's ``openapi_url``."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = tidy_openapi(document)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
