@@ -85,7 +85,6 @@ async def test_shopper_seller_and_admin_journeys(journey_stack: Stack, inbox: In
         signup = await gw.post("/api/sellers/sellers/signup", json=SELLER)
         assert signup.status_code == 201, signup.text
         seller = bearer(signup.json()["data"]["token"])
-        seller_id = signup.json()["data"]["seller"]["id"]
         upload = await gw.post(
             "/api/media/media/upload", files={"file": ("lamp.jpg", jpeg(), "image/jpeg")},
             data={"type": "product"}, headers=seller,
@@ -108,7 +107,8 @@ async def test_shopper_seller_and_admin_journeys(journey_stack: Stack, inbox: In
         mail = next(Inbox.text(m) for m in inbox.to(SHOPPER["email"]) if "verify-email/" in Inbox.text(m))
         token = re.search(r"verify-email/([A-Za-z0-9_\-]+)", mail).group(1)  # type: ignore[union-attr]
         assert (await gw.get(f"/api/customer/customers/verify-email/{token}")).status_code == 200
-        login = await gw.post("/api/customer/customers/login", json={"email": SHOPPER["email"], "password": "secret123"})
+        credentials = {"email": SHOPPER["email"], "password": "secret123"}
+        login = await gw.post("/api/customer/customers/login", json=credentials)
         shopper = bearer(login.json()["data"]["token"])
         address = await gw.post("/api/customer/customers/addresses", json=ADDRESS, headers=shopper)
         assert address.status_code == 201, address.text
