@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
 import io
 import logging
 import math
@@ -153,10 +154,35 @@ class DecodeBudget:
             self.release(weight)
 
 
+MMAP_THRESHOLD_BYTES = 1024 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def return_large_buffers_to_the_os() -> bool:
+    """Make glibc serve every allocation of at least 1 MiB with its own ``mmap``, so a freed
+    decode buffer goes back to the OS at once.
+
+    By default glibc raises that threshold to the size of the last freed block (up to
+    32 MiB), after which Pillow's 16 MiB image blocks come from per-thread heaps that keep
+    the memory: each of four image threads then holds on to the largest image it ever
+    decoded, and the process's peak grows by that per thread whatever the budget admits.
+    Setting the threshold explicitly turns that adjustment off. False when not glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        log.info("mallopt unavailable; freed image buffers may stay in thread heaps")
+        return False
+
+
 class ImageWorkers:
     """A pool of ``workers`` threads for Pillow work, and the decode budget they share."""
 
     def __init__(self, workers: int, *, budget_bytes: int) -> None:
+        return_large_buffers_to_the_os()
         self.budget = DecodeBudget(budget_bytes)
         self._pool = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="media-image", initializer=_lower_priority
@@ -227,13 +253,18 @@ def too_many_pixels(limit: int) -> ImageRejected:
 
 @dataclass(slots=True)
 class Probe:
-    """An opened image whose header passed the checks, and what decoding it will hold."""
+    """An image whose header passed the checks, and what decoding it will hold. ``image`` is
+    None for a WEBP: Pillow's WEBP reader allocates the whole canvas when it opens the file,
+    so that is left to the budgeted decode."""
 
-    image: Image.Image
+    path: Path
+    kind: Kind
+    image: Image.Image | None
     decode_bytes: int
 
     def close(self) -> None:
-        self.image.close()
+        if self.image is not None:
+            self.image.close()
 
 
 def bytes_per_pixel(mode: str) -> int:
@@ -247,44 +278,72 @@ def bytes_per_pixel(mode: str) -> int:
 
 def decode_bytes(image: Image.Image, full_size: tuple[int, int] | None = None) -> int:
     """Estimated memory decoding ``image`` holds at its peak: its pixels at the (draft) size,
-    plus what the decoder keeps beside them — a progressive JPEG's coefficients at the full
-    size ``full_size``, libwebp's own canvas before Pillow copies it."""
+    plus a progressive JPEG's coefficients at the full size ``full_size``."""
     width, height = image.size
     pixels = width * height * bytes_per_pixel(image.mode)
-    if image.format == "WEBP":
-        return pixels + width * height * 4
     if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
         full_w, full_h = full_size or image.size
         return pixels + full_w * full_h * 2 * len(image.getbands())
     return pixels
 
 
-def probe(path: Path, kind: Kind, max_pixels: int) -> Probe:
-    """Open ``path`` and check its header (no pixel decoded).
+WEBP_COPIES = 3
+"""A WEBP decode holds three canvases of 4 bytes a pixel at once: libwebp's, the frame bytes
+Pillow copies out of it, and the image they are read into."""
 
-    Raises :class:`ImageRejected` when the file is not an image of ``kind`` or has more than
-    ``max_pixels`` pixels.
-    """
+
+def webp_size(head: bytes) -> tuple[int, int] | None:
+    """The canvas size in a WEBP's first 30 bytes (VP8, VP8L or VP8X), or None."""
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF
+    if chunk == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _open(path: Path, kind: Kind, max_pixels: int) -> Image.Image:
+    """``path`` opened by Pillow: 400 unless it is an image of ``kind`` within ``max_pixels``."""
     try:
         image = Image.open(path)
     except Image.DecompressionBombError:
         raise too_many_pixels(max_pixels) from None
     except Exception:
         raise corrupted() from None
-    try:
-        if image.format not in kind.pillow_formats:
-            raise corrupted()
-        width, height = image.size
-        if width * height > max_pixels:
-            raise too_many_pixels(max_pixels)
-        if image.format in ("JPEG", "MPO"):
-            # Decode at a reduced DCT scale that still covers the thumbnail box: the whole
-            # stream is still read (truncation is caught), at a fraction of the memory.
-            image.draft(image.mode, THUMB_BOX)
-        return Probe(image, decode_bytes(image, (width, height)))
-    except BaseException:
+    if image.format not in kind.pillow_formats:
         image.close()
-        raise
+        raise corrupted()
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise too_many_pixels(max_pixels)
+    return image
+
+
+def probe(path: Path, kind: Kind, max_pixels: int) -> Probe:
+    """Check the header of ``path`` (no pixel decoded) and estimate its decode.
+
+    Raises :class:`ImageRejected` when the file is not an image of ``kind`` or has more than
+    ``max_pixels`` pixels.
+    """
+    if "WEBP" in kind.pillow_formats:
+        with path.open("rb") as handle:
+            size = webp_size(handle.read(30))
+        if size is None:
+            raise corrupted()
+        if size[0] * size[1] > max_pixels:
+            raise too_many_pixels(max_pixels)
+        return Probe(path, kind, None, size[0] * size[1] * 4 * WEBP_COPIES)
+    image = _open(path, kind, max_pixels)
+    full_size = image.size
+    if image.format in ("JPEG", "MPO"):
+        # Decode at a reduced DCT scale that still covers the thumbnail box: the whole
+        # stream is still read (truncation is caught), at a fraction of the memory.
+        image.draft(image.mode, THUMB_BOX)
+    return Probe(path, kind, image, decode_bytes(image, full_size))
 
 
 def decode_and_thumbnail(found: Probe, max_pixels: int) -> Thumbnail | None:
@@ -292,7 +351,7 @@ def decode_and_thumbnail(found: Probe, max_pixels: int) -> Thumbnail | None:
 
     Raises :class:`ImageRejected` when the pixels cannot be decoded. Closes the image.
     """
-    image = found.image
+    image = found.image if found.image is not None else _open(found.path, found.kind, max_pixels)
     with image:
         try:
             image.load()

@@ -224,3 +224,20 @@ async def test_large_palette_png_upload_gets_an_alpha_thumbnail(client: httpx.As
     assert data["has_thumbnail"] is True
     thumb = Image.open(io.BytesIO((await client.get(f"{API}/serve-thumb/{data['id']}")).content))
     assert thumb.size == (300, 300) and thumb.mode == "RGBA"
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+def test_webp_is_sized_from_its_header_and_opened_only_within_the_budget(tmp_path, lossless: bool) -> None:
+    """Pillow's WEBP reader allocates the whole canvas when it opens a file, so the probe
+    reads the size from the header and leaves opening to the budgeted decode."""
+    from media import sniff
+
+    path = tmp_path / "w.webp"
+    Image.new("RGBA" if lossless else "RGB", (1234, 567), (1, 2, 3)).save(path, "WEBP", lossless=lossless)
+    found = images.probe(path, sniff.WEBP, 40_000_000)
+    assert found.image is None
+    assert found.decode_bytes == 1234 * 567 * 4 * images.WEBP_COPIES
+    thumb = images.decode_and_thumbnail(found, 40_000_000)
+    assert thumb is not None and Image.open(io.BytesIO(thumb.data)).size == (300, 138)
+    with pytest.raises(images.ImageRejected, match="exceed"):
+        images.probe(path, sniff.WEBP, 1000)
