@@ -53,7 +53,10 @@ FIXED_SEGMENTS = frozenset(
     }
 )
 
-MediaId = Annotated[str, Path(description="a media UUID (any case); anything else answers 400")]
+MediaId = Annotated[
+    str,
+    Path(description="a media UUID (any case); anything else answers 400", json_schema_extra={"format": "uuid"}),
+]
 Ids = Annotated[schemas.IdsBody | None, Body()]
 
 

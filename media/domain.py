@@ -1,7 +1,9 @@
 """The rules of the media service: storing uploads, marks, deletion, cleanup and stats.
 
-No HTTP types here. Blocking work (type detection, Pillow, disk) runs in worker threads;
-image work is additionally capped at ``MEDIA_IMAGE_WORKERS`` at once.
+No HTTP types here; public methods are keyword-only and return data (routes pick the
+messages). Blocking work (type detection, Pillow, disk) runs in worker threads; image work
+is capped at ``MEDIA_IMAGE_WORKERS`` threads, and the pixels they decode at once at
+``MEDIA_DECODE_BUDGET_BYTES`` (``images.DecodeBudget``).
 """
 
 from __future__ import annotations
