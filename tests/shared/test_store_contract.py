@@ -109,6 +109,20 @@ FILTER_CASES: list[tuple[dict[str, Any], set[str]]] = [
 ]
 
 
+def _filter_paths(filter: dict[str, Any]) -> set[str]:
+    paths: set[str] = set()
+    for key, cond in filter.items():
+        if key in ("$and", "$or"):
+            for sub in cond:
+                paths |= _filter_paths(sub)
+        elif key != "_id":
+            paths.add(key)
+    return paths
+
+
+INDEXED_PATHS = sorted(set().union(*(_filter_paths(f) for f, _ in FILTER_CASES)))
+
+
 async def ids(cursor: Any) -> set[str]:
     return {doc["_id"] for doc in await cursor}
 
@@ -123,6 +137,22 @@ async def test_filter_semantics(store: DocumentStore, filter: dict[str, Any], ex
     assert await ids(things.find(filter)) == expected
     assert await things.count(filter) == len(expected)
     assert {d["_id"] for d in CORPUS if matches(d, filter)} == expected  # the Python reference agrees
+
+
+@pytest.mark.parametrize("indexed", ["before-insert", "after-insert"])
+async def test_filter_semantics_on_indexed_paths(store: DocumentStore, indexed: str) -> None:
+    """The same cases with every filtered path indexed: the SQLite adapter then tracks the
+    paths' shapes and drops its array/type guards where they cannot matter."""
+    things = store.collection("things")
+    if indexed == "before-insert":
+        await things.insert_many(CORPUS)
+    for path in INDEXED_PATHS:
+        await things.create_index(path)
+    if indexed == "after-insert":
+        await things.insert_many(CORPUS)
+    for filter, expected in FILTER_CASES:
+        assert await ids(things.find(filter)) == expected, filter
+        assert await things.count(filter) == len(expected), filter
 
 
 async def test_insert_and_find_one(store: DocumentStore) -> None:
@@ -536,3 +566,95 @@ async def test_long_in_lists(store: DocumentStore) -> None:
     assert await things.count({"n": {"$nin": numbers}}) == 50
     assert await things.count({"s": {"$in": [f"v{i}" for i in range(20)] + [7]}}) == 20
     assert await things.count({"tags": {"$in": [f"g{i}" for i in range(3)] + [f"x{i}" for i in range(30)]}}) == 44
+
+
+def _registry_rows(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute("SELECT collection, array_path FROM _store_meta"))
+
+
+async def test_sqlite_registry_ignores_free_form_keys(tmp_path: Path) -> None:
+    """Issue 11: numbers, booleans, arrays and subdocuments under ever new keys (a product's
+    ``specifications``) must not grow the shape registry, which every query reads."""
+    path = tmp_path / "shop.sqlite3"
+    store = SqliteStore(path)
+    try:
+        await _flood_with_free_form_keys(store, path)
+    finally:
+        await store.close()
+
+
+async def _flood_with_free_form_keys(store: SqliteStore, path: Path) -> None:
+    products = store.collection("products")
+    await products.create_index([("status", 1), ("sellerActive", 1), ("priceCents", 1)])
+
+    def product(n: int) -> dict[str, Any]:
+        specs: dict[str, Any] = {f"n{n}_{k}": k for k in range(50)}
+        specs |= {f"b{n}": n % 2 == 0, f"a{n}": [n, str(n)], f"o{n}": {"deep": n}}
+        return {"_id": f"p{n:04d}", "status": "active", "sellerActive": True, "priceCents": n, "specifications": specs}
+
+    await products.insert_one(product(0))
+    rows, entries = _registry_rows(path), len(store._shapes["products"].entries)
+    await products.insert_many([product(n) for n in range(1, 300)])
+    for n in range(300, 400):  # updates that bring new keys, as PUT /products/:id can
+        await products.update_one(
+            {"_id": f"p{n % 300:04d}"}, {"$set": {"specifications": product(n)["specifications"]}}
+        )
+    assert _registry_rows(path) == rows
+    assert len(store._shapes["products"].entries) == entries
+    assert ("products", "#path specifications") not in rows and len(rows) <= 8, rows
+
+    # Untracked paths are still matched with MongoDB's semantics.
+    assert await ids(products.find({"specifications.n150_3": 3})) == {"p0150"}
+    assert await ids(products.find({"specifications.n307_3": 3})) == {"p0007"}  # updated
+    assert await ids(products.find({"specifications.b152": True})) == {"p0152"}
+    assert await products.count({"specifications.b152": 1}) == 0
+    assert await ids(products.find({"specifications.a153": "153"})) == {"p0153"}
+    assert await ids(products.find({"specifications.o154.deep": {"$gte": 154, "$lt": 155}})) == {"p0154"}
+
+
+async def test_sqlite_registry_of_older_versions_is_dropped(tmp_path: Path) -> None:
+    """A file whose registry recorded every path is cleaned once on opening; indexes then
+    track their paths again from what the collection holds."""
+    path = tmp_path / "old.sqlite3"
+    first = SqliteStore(path)
+    await first.collection("things").insert_many(
+        [{"_id": "a", "tags": ["x", "y"], "flag": True}, {"_id": "b", "flag": 1}]
+    )
+    await first.close()
+    with sqlite3.connect(path) as conn:  # as an earlier version left it
+        conn.execute("DELETE FROM _store_meta")
+        conn.execute("INSERT INTO _store_meta VALUES ('#shapes-v3', '')")
+        conn.executemany("INSERT INTO _store_meta VALUES ('things', ?)", [(f"#number spec.k{i}",) for i in range(500)])
+    again = SqliteStore(path)
+    things = again.collection("things")
+    assert await ids(things.find({"flag": 1})) == {"b"}
+    assert _registry_rows(path) == [("#shapes-v4", "")]
+    await things.create_index("tags")
+    await things.create_index("flag")
+    assert await ids(things.find({"tags": "y"})) == {"a"}
+    assert await ids(things.find({"flag": 1})) == {"b"}
+    assert await ids(things.find({"flag": True})) == {"a"}
+    await again.close()
+    assert _registry_rows(path) == [
+        ("#shapes-v4", ""),
+        ("things", "#bool flag"),
+        ("things", "#number flag"),
+        ("things", "#path flag"),
+        ("things", "#path tags"),
+        ("things", "tags"),
+    ]
+
+
+async def test_sqlite_paths_tracked_by_one_instance_are_recorded_by_another(tmp_path: Path) -> None:
+    path = tmp_path / "shop.sqlite3"
+    one, two = SqliteStore(path), SqliteStore(path)
+    try:
+        await two.collection("posts").insert_one({"_id": "p1", "tags": "x"})  # two's registry is loaded
+        await one.collection("posts").create_index("tags")  # one tracks "tags": no array there yet
+        await two.collection("posts").insert_one({"_id": "p2", "tags": ["x", "y"]})
+        assert await ids(one.collection("posts").find({"tags": "y"})) == {"p2"}
+        assert await ids(one.collection("posts").find({"tags": "x"})) == {"p1", "p2"}
+    finally:
+        await one.close()
+        await two.close()
