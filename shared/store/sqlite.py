@@ -73,7 +73,7 @@ __all__ = ["SqliteCollection", "SqliteStore"]
 
 _META = "_store_meta"
 _ANALYZE_FROM = 1000
-_INDEX_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_INDEX_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # fullmatch
 _SQL_COMPARISON = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _TYPE_TEST = {
     "number": "{t} IN ('integer', 'real')",
@@ -734,7 +734,7 @@ class SqliteCollection(Collection):
         if [path for path, _ in spec] == ["_id"]:
             return  # the primary key
         name = name or "_".join(f"{path}_{direction}" for path, direction in spec)
-        if not _INDEX_NAME.match(name):
+        if not _INDEX_NAME.fullmatch(name):
             raise UnsupportedQuery(f"invalid index name {name!r}")
         columns = ", ".join(f"{_extract(path)} {'DESC' if d < 0 else 'ASC'}" for path, d in spec)
         await self._store._ready(self.name)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from shared.store import DocumentStore, DuplicateKeyError, UnsupportedQuery, is_object_id
+from shared.store import DocumentStore, DuplicateKeyError, StoreValueError, UnsupportedQuery, is_object_id
 from shared.store.query import apply_update, matches, project
 from shared.store.sqlite import SqliteStore
 
@@ -476,6 +476,83 @@ async def test_ping_and_reconnect(store: DocumentStore) -> None:
     await store.close()
     await store.connect()
     assert await store.collection("things").count() == 1
+
+
+# --- hostile values (issue 10): refused with StoreValueError, nothing written ----------------
+
+HOSTILE_VALUES: list[Any] = [
+    2**63,
+    -(2**63) - 1,
+    10**20,
+    float("inf"),
+    float("nan"),
+    "\ud800",
+    "ok\udfffok",
+    ["a", "\ud83d"],
+    {"nested": 2**64},
+    {"\ud800": 1},
+    {"$where": 1},
+    {"a.b": 1},
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES, ids=repr)
+async def test_hostile_values_are_refused(store: DocumentStore, value: Any) -> None:
+    things = store.collection("things")
+    await things.insert_one({"_id": "a", "n": 1})
+    with pytest.raises(StoreValueError):
+        await things.insert_one({"_id": "b", "v": value})
+    with pytest.raises(StoreValueError):
+        await things.insert_many([{"_id": "c"}, {"_id": "d", "v": {"deep": [value]}}])
+    with pytest.raises(StoreValueError):
+        await things.update_one({"_id": "a"}, {"$set": {"v": value}})
+    with pytest.raises(StoreValueError):
+        await things.update_one({"_id": "new"}, {"$setOnInsert": {"v": value}}, upsert=True)
+    with pytest.raises(StoreValueError):
+        await things.find_one_and_update({"_id": "a"}, {"$push": {"list": {"$each": [value]}}})
+    if not isinstance(value, dict | list):  # filters take scalars only (UnsupportedQuery otherwise)
+        with pytest.raises(StoreValueError):
+            await things.find({"v": value})
+        with pytest.raises(StoreValueError):
+            await things.count({"v": {"$in": ["x", value]}})
+        with pytest.raises(StoreValueError):
+            await things.delete_many({"$or": [{"n": 1}, {"v": {"$ne": value}}]})
+    assert await things.find({}) == [{"_id": "a", "n": 1}]
+
+
+async def test_hostile_numbers_in_windows_paths_and_increments(store: DocumentStore) -> None:
+    things = store.collection("things")
+    await things.insert_one({"_id": "a", "n": 2**63 - 1, "m": -(2**63), "f": 1.5e308})
+    assert await things.find_one({"n": 2**63 - 1, "m": {"$lte": -(2**63)}}) is not None  # the bounds fit
+    for window in ({"skip": 2**63}, {"limit": 2**64}):
+        with pytest.raises(StoreValueError):
+            await things.find({}, **window)
+    with pytest.raises(StoreValueError):
+        await things.update_one({"_id": "a"}, {"$inc": {"x": 2**63}})
+    with pytest.raises(StoreValueError):
+        await things.update_one({"_id": "a"}, {"$set": {"spec.\ud800": 1}})
+    with pytest.raises(StoreValueError):
+        await things.find({"name": {"$regex": "\ud800"}})
+    with pytest.raises(StoreValueError):  # MongoDB: "Failed to apply $inc operations" (int64 overflow)
+        await things.update_one({"_id": "a"}, {"$inc": {"n": 1}})
+    with pytest.raises(StoreValueError):
+        await things.find_one_and_update({"_id": "a"}, {"$inc": {"m": -1}})
+    assert await things.find_one({"_id": "a"}) == {"_id": "a", "n": 2**63 - 1, "m": -(2**63), "f": 1.5e308}
+
+
+@pytest.mark.parametrize("name", ["things\n", "things\r\n", "a b", ""])
+async def test_names_and_paths_are_matched_whole(store: DocumentStore, name: str) -> None:
+    """``$`` with ``re.match`` accepts a trailing newline; names and paths use fullmatch."""
+    with pytest.raises(UnsupportedQuery):
+        store.collection(name)
+    things = store.collection("things")
+    for path in (f"{name}", f"a.{name}"):
+        with pytest.raises(UnsupportedQuery):
+            await things.find({path: 1})
+        with pytest.raises(UnsupportedQuery):
+            await things.find({}, sort=[(path, 1)])
+    assert not is_object_id("0123456789abcdef01234567\n")
+    assert is_object_id("0123456789abcdef01234567")
 
 
 # --- SQLite specifics ---------------------------------------------------------------------
