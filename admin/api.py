@@ -1,0 +1,289 @@
+"""HTTP routes of the admin service: parse, call the domain, pick the message, wrap the answer.
+
+Every route declares its answer model and documents every status it can give; the
+statuses and messages of domain errors are in ``admin.errors``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
+
+from admin.deps import AdminsDomain, ClientIp, CurrentAdmin, Proxy, RequirePermission, SuperAdmin
+from admin.domain import AuditContext, admin_view
+from admin.errors import as_app_error
+from admin.monitoring import dashboard, services_health
+from admin.schemas import (
+    AdminHolderPublic,
+    AdminsPublic,
+    AdminUpdateIn,
+    AuditPublic,
+    DashboardPublic,
+    EmailIn,
+    LoginIn,
+    LoginPublic,
+    NewAdminIn,
+    ResetPasswordIn,
+    RoleName,
+    ServicesHealthPublic,
+)
+from shared.fields import EmptyAsNone, LaxBool, ObjectIdStr, PageRequest, page_query
+from shared.ratelimit import rate_limit
+from shared.responses import (
+    AUTH_ERRORS,
+    UPSTREAM_ERRORS,
+    Envelope,
+    MessageEnvelope,
+    error_responses,
+    ok,
+)
+from shared.validation import object_id
+
+router = APIRouter(prefix="/api/v1")
+
+LOGIN_LIMIT_MESSAGE = "Too many authentication attempts, please try again later"
+_limited = [Depends(rate_limit("admin-login", LOGIN_LIMIT_MESSAGE))]
+
+AdminPage = Annotated[PageRequest, Depends(page_query(default_limit=20, max_limit=100))]
+ViewAnalytics = RequirePermission("view_analytics")
+
+
+# auth
+
+
+@router.post(
+    "/login",
+    dependencies=_limited,
+    response_model=Envelope[LoginPublic],
+    responses=error_responses(400, 401, 403, 423, 429),
+)
+@router.post(
+    "/auth/login",
+    dependencies=_limited,
+    response_model=Envelope[LoginPublic],
+    responses=error_responses(400, 401, 403, 423, 429),
+)
+async def login(body: LoginIn, admins: AdminsDomain) -> JSONResponse:
+    return ok(await admins.login(email=body.email, password=body.password), "Login successful")
+
+
+@router.post(
+    "/forgot-password", dependencies=_limited, response_model=MessageEnvelope, responses=error_responses(400, 429)
+)
+@router.post(
+    "/auth/forgot-password", dependencies=_limited, response_model=MessageEnvelope, responses=error_responses(400, 429)
+)
+async def forgot_password(body: EmailIn, admins: AdminsDomain) -> JSONResponse:
+    key = await admins.forgot_password(email=body.email)
+    if key is not None:
+        admins.outbox.send_soon(key)
+    return ok(None, "Password reset email sent")
+
+
+@router.post(
+    "/reset-password", dependencies=_limited, response_model=MessageEnvelope, responses=error_responses(400, 429)
+)
+@router.post(
+    "/auth/reset-password", dependencies=_limited, response_model=MessageEnvelope, responses=error_responses(400, 429)
+)
+async def reset_password(body: ResetPasswordIn, admins: AdminsDomain) -> JSONResponse:
+    await admins.reset_password(token=body.token, new_password=body.newPassword, confirm=body.confirmPassword)
+    return ok(None, "Password reset successfully")
+
+
+@router.get("/me", response_model=Envelope[AdminHolderPublic], responses=error_responses(*AUTH_ERRORS))
+@router.get("/auth/me", response_model=Envelope[AdminHolderPublic], responses=error_responses(*AUTH_ERRORS))
+async def me(admin: CurrentAdmin) -> JSONResponse:
+    return ok({"admin": admin_view(admin)})
+
+
+# dashboard and health
+
+
+@router.get("/dashboard/stats", response_model=Envelope[DashboardPublic], responses=error_responses(*AUTH_ERRORS))
+async def dashboard_stats(request: Request, _: ViewAnalytics) -> JSONResponse:
+    state = request.app.state
+    return ok(await dashboard(client_for=state.clients.get, timeout_ms=state.settings.STATS_TIMEOUT_MS))
+
+
+@router.get("/services/health", response_model=Envelope[ServicesHealthPublic], responses=error_responses(*AUTH_ERRORS))
+async def health_of_services(request: Request, _: ViewAnalytics) -> JSONResponse:
+    state = request.app.state
+    return ok(await services_health(targets=state.health_targets(), timeout_ms=state.settings.HEALTH_TIMEOUT_MS))
+
+
+# admin management
+
+
+async def _audited(
+    request: Request, *, admin: dict[str, Any], admins: AdminsDomain, ip: str, action: Callable[[], Awaitable[Response]]
+) -> Response:
+    """Run an admin-management write with its audit entry (service ``admin``)."""
+    started = time.perf_counter()
+    entry_id = await admins.open_audit(
+        context=AuditContext(
+            admin=admin,
+            method=request.method,
+            service="admin",
+            path=request.url.path,
+            query=request.url.query,
+            request_id=request.state.request_id,
+            ip=ip,
+        )
+    )
+    status = 500
+    try:
+        response = await action()
+        status = response.status_code
+        return response
+    except Exception as exc:
+        error = as_app_error(exc)
+        status = error.status_code if error is not None else 500
+        raise
+    finally:
+        duration = round((time.perf_counter() - started) * 1000)
+        await admins.close_audit(entry_id=entry_id, status=status, duration_ms=duration)
+
+
+@router.get(
+    "/admins",
+    response_model=Envelope[AdminsPublic],
+    responses=error_responses(*AUTH_ERRORS),
+)
+async def list_admins(
+    _: SuperAdmin,
+    admins: AdminsDomain,
+    paging: AdminPage,
+    role: Annotated[RoleName | None, Query(), EmptyAsNone] = None,
+    isActive: Annotated[LaxBool | None, Query(), EmptyAsNone] = None,
+    search: Annotated[str | None, Query(max_length=100), EmptyAsNone] = None,
+) -> JSONResponse:
+    page = await admins.list_admins(
+        page=paging.page, limit=paging.limit, role=role, active=isActive, search=(search or "").strip() or None
+    )
+    return ok({"admins": page["items"], "pagination": page["pagination"]}, "Admins retrieved successfully")
+
+
+@router.post(
+    "/admins",
+    status_code=201,
+    response_model=Envelope[AdminHolderPublic],
+    responses=error_responses(*AUTH_ERRORS, 409, 503),
+)
+async def create_admin(
+    request: Request, body: NewAdminIn, actor: SuperAdmin, admins: AdminsDomain, ip: ClientIp
+) -> Response:
+    async def action() -> Response:
+        created = await admins.create_admin(
+            actor=actor,
+            first_name=body.firstName,
+            last_name=body.lastName,
+            email=body.email,
+            password=body.password,
+            phone=body.phone,
+            role=body.role,
+            permissions=body.permissions,
+            is_active=body.isActive,
+        )
+        return ok({"admin": admin_view(created)}, "Admin created successfully", status_code=201)
+
+    return await _audited(request, admin=actor, admins=admins, ip=ip, action=action)
+
+
+@router.get(
+    "/admins/{admin_id}",
+    response_model=Envelope[AdminHolderPublic],
+    responses=error_responses(400, *AUTH_ERRORS, 404),
+)
+async def get_admin(admin_id: str, _: SuperAdmin, admins: AdminsDomain) -> JSONResponse:
+    return ok({"admin": admin_view(await admins.get_admin(admin_id=object_id(admin_id)))})
+
+
+@router.patch(
+    "/admins/{admin_id}",
+    response_model=Envelope[AdminHolderPublic],
+    responses=error_responses(400, *AUTH_ERRORS, 404, 409, 503),
+)
+async def update_admin(
+    request: Request, admin_id: str, body: AdminUpdateIn, actor: SuperAdmin, admins: AdminsDomain, ip: ClientIp
+) -> Response:
+    target_id = object_id(admin_id)
+
+    async def action() -> Response:
+        updated = await admins.update_admin(
+            actor=actor, admin_id=target_id, role=body.role, permissions=body.permissions, is_active=body.isActive
+        )
+        return ok({"admin": admin_view(updated)}, "Admin updated successfully")
+
+    return await _audited(request, admin=actor, admins=admins, ip=ip, action=action)
+
+
+@router.get("/audit", response_model=Envelope[AuditPublic], responses=error_responses(*AUTH_ERRORS))
+async def audit_log(
+    _: SuperAdmin,
+    admins: AdminsDomain,
+    paging: AdminPage,
+    adminId: Annotated[ObjectIdStr | None, Query(), EmptyAsNone] = None,
+    service: Annotated[str | None, Query(max_length=50), EmptyAsNone] = None,
+    method: Annotated[str | None, Query(max_length=10), EmptyAsNone] = None,
+    since: Annotated[datetime | None, Query(alias="from"), EmptyAsNone] = None,
+    until: Annotated[datetime | None, Query(alias="to"), EmptyAsNone] = None,
+) -> JSONResponse:
+    page = await admins.list_audit(
+        page=paging.page,
+        limit=paging.limit,
+        admin_id=adminId,
+        service=service,
+        method=method,
+        since=since,
+        until=until,
+    )
+    return ok({"entries": page["items"], "pagination": page["pagination"]})
+
+
+# the proxy
+
+
+class _AnyPath(Convertor[str]):
+    """Like ``path`` but also across control characters, so a path holding an encoded
+    newline reaches the proxy's path rules (and gets their 400) instead of a 404."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("proxypath", _AnyPath())
+
+PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+PROXY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **error_responses(400, *AUTH_ERRORS, 404, 413, *UPSTREAM_ERRORS),
+    "default": {"description": "The target service's answer, relayed unchanged"},
+}
+
+
+@router.api_route("/proxy/{service}", methods=PROXY_METHODS, include_in_schema=False)
+@router.api_route("/proxy/{service}/", methods=PROXY_METHODS, include_in_schema=False)
+async def proxy_without_path(request: Request, service: str, admin: CurrentAdmin, proxy: Proxy) -> Response:
+    return await proxy.handle(request, admin=admin, service=service)
+
+
+@router.api_route(
+    "/proxy/{service}/{path:proxypath}",
+    methods=PROXY_METHODS,
+    responses=PROXY_RESPONSES,
+    summary="Audited, permission-checked proxy to a service",
+)
+async def proxy(request: Request, service: str, path: str, admin: CurrentAdmin, proxy: Proxy) -> Response:
+    """Forward to ``service`` with the service key; ``path`` is taken raw from the request line."""
+    return await proxy.handle(request, admin=admin, service=service)
