@@ -178,20 +178,10 @@ class AdminProxy:
         upstream_request = client.build_request(request.method, target, headers=headers, content=body)
         try:
             upstream = await client.send(upstream_request, stream=True)
-        except _BodyTooLarge:
-            raise PayloadTooLarge("Request body too large") from None
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout) and "timeout" not in str(exc).lower():
-                # aiohttp reports a refused connection as a ConnectTimeout without "timeout".
-                raise _unavailable(service) from exc
-            raise GatewayTimeout(f"Proxy error: {service} service timed out", service=service) from exc
-        except httpx.ConnectError as exc:
-            raise _unavailable(service) from exc
         except Exception as exc:
-            if isinstance(exc.__cause__, _BodyTooLarge) or isinstance(exc.__context__, _BodyTooLarge):
+            if body is not None and body.too_large:
                 raise PayloadTooLarge("Request body too large") from None
-            log.warning("%s %s -> %s failed: %r", request.method, target.path, service, exc)
-            raise BadGateway(f"Proxy error: invalid response from {service} service", service=service) from exc
+            raise _failure(service, exc) from exc
 
         status = upstream.status_code
         answer_headers = [
@@ -225,7 +215,7 @@ class AdminProxy:
         response.raw_headers = answer_headers
         return response
 
-    def _request_parts(self, request: Request) -> tuple[list[tuple[str, str]], AsyncIterator[bytes] | None]:
+    def _request_parts(self, request: Request) -> tuple[list[tuple[str, str]], _LimitedBody | None]:
         """The headers to send and the body stream (None without a body)."""
         raw = request.headers.raw
         named = {
@@ -261,17 +251,40 @@ class AdminProxy:
             raise PayloadTooLarge("Request body too large")
         if not chunked and not length:
             return out, None
-        return out, _limited(request.stream(), limit)
+        return out, _LimitedBody(request.stream(), limit)
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int | None) -> AsyncIterator[bytes]:
-    seen = 0
-    async for chunk in stream:
-        seen += len(chunk)
-        if limit is not None and seen > limit:
-            raise _BodyTooLarge
-        if chunk:
-            yield chunk
+class _LimitedBody:
+    """The client's body, streamed on as it arrives; a JSON body passing ``limit`` stops the
+    upload (``too_large`` tells why the send failed)."""
+
+    def __init__(self, stream: AsyncIterator[bytes], limit: int | None) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.too_large = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self.stream:
+            seen += len(chunk)
+            if self.limit is not None and seen > self.limit:
+                self.too_large = True
+                raise _BodyTooLarge
+            if chunk:
+                yield chunk
+
+
+def _failure(service: str, exc: Exception) -> AppError:
+    """503 refused or DNS failure, 504 timed out, 502 anything else."""
+    if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.ConnectTimeout) and "timeout" not in str(exc).lower():
+            # aiohttp reports a refused connection as a ConnectTimeout without "timeout".
+            return _unavailable(service)
+        return GatewayTimeout(f"Proxy error: {service} service timed out", service=service)
+    if isinstance(exc, httpx.ConnectError):
+        return _unavailable(service)
+    log.warning("proxy call to %s failed: %r", service, exc)
+    return BadGateway(f"Proxy error: invalid response from {service} service", service=service)
 
 
 def _unavailable(service: str) -> ServiceUnavailable:
