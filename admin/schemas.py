@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from admin.domain import PASSWORD_MAX, PASSWORD_MIN, PERMISSIONS
 from shared.fields import check_email
@@ -98,14 +98,32 @@ def _token(value: Any) -> Any:
     return value
 
 
-LoginEmail = Annotated[str, BeforeValidator(_login_email)]
-LoginPassword = Annotated[str, BeforeValidator(_login_password)]
-Email = Annotated[str, BeforeValidator(check_email)]
-FirstName = Annotated[str, _required_text("First name", max_len=50)]
-LastName = Annotated[str, _required_text("Last name", max_len=50)]
-NewPassword = Annotated[str, _new_password("Password")]
-Phone = Annotated[str | None, BeforeValidator(_phone)]
-ResetToken = Annotated[str, BeforeValidator(_token)]
+LoginEmail = Annotated[str, BeforeValidator(_login_email), WithJsonSchema({"type": "string", "minLength": 1})]
+LoginPassword = Annotated[
+    str, BeforeValidator(_login_password), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 72})
+]
+Email = Annotated[
+    str, BeforeValidator(check_email), WithJsonSchema({"type": "string", "format": "email", "maxLength": 254})
+]
+FirstName = Annotated[
+    str, _required_text("First name", max_len=50), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 50})
+]
+LastName = Annotated[
+    str, _required_text("Last name", max_len=50), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 50})
+]
+NewPassword = Annotated[
+    str,
+    _new_password("Password"),
+    WithJsonSchema({"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX}),
+]
+Phone = Annotated[
+    str | None,
+    BeforeValidator(_phone),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\+?[0-9 ()-]{7,20}$"}, {"type": "null"}]}),
+]
+ResetToken = Annotated[
+    str, BeforeValidator(_token), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 512})
+]
 
 
 class Body(BaseModel):
