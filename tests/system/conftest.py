@@ -16,7 +16,7 @@ import pytest
 
 from shared.testing import free_port
 
-SERVICES = ("customer", "sellers", "media", "products", "notifications")
+SERVICES = ("customer", "sellers", "media", "products", "admin", "notifications")
 KEY = "system-test-key"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "NOTIFY_WORKER_INTERVAL_SECONDS": "0.3",
         "MEDIA_CLEANUP_INTERVAL_SECONDS": "0",
         **{f"{name.upper()}_SERVICE_URL": url for name, url in urls.items() if name != "gateway"},
+        "GATEWAY_URL": urls["gateway"],
     }
     processes: list[subprocess.Popen[bytes]] = []
     try:
