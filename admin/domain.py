@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import unquote
 
 from admin.repository import AdminRepository
@@ -29,8 +29,6 @@ log = logging.getLogger("admin.domain")
 
 # Roles and permissions (§5.1)
 
-Role = Literal["super_admin", "admin", "moderator"]
-ROLES: Final = ("super_admin", "admin", "moderator")
 SUPER_ADMIN: Final = "super_admin"
 PERMISSIONS: Final = (
     "manage_users",

@@ -21,7 +21,6 @@ from shared.responses import GatewayTimeout, ServiceUnavailable, UpstreamError
 from shared.timeutil import now_iso
 
 UNAVAILABLE: Final = "Service unavailable"
-ORDER_STATUSES: Final = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "failed")
 HEALTH_ORDER: Final = ("customer", "sellers", "media", "products", "orders", "notifications", "gateway")
 
 ClientFor = Callable[[str], ServiceClient]

@@ -123,10 +123,6 @@ class AdminRepository:
             stamped_update(set_fields={"loginAttempts": 0, "lockUntil": None, "lastLogin": now}),
         )
 
-    async def upgrade_password_hash(self, admin_id: str, *, old_hash: str, new_hash: str) -> None:
-        """Replace an outdated hash, only if the password was not changed meanwhile."""
-        await self.admins.update_one({"_id": admin_id, "password": old_hash}, {"$set": {"password": new_hash}})
-
     async def store_reset_token(self, admin_id: str, *, token_hash: str, expires: str) -> None:
         """Store a new reset-token hash, replacing any earlier one."""
         await self.admins.update_one(
