@@ -16,12 +16,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +41,9 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-resource-policy", b"same-site"),
 )
 
+DOCS_ASSETS_URL = "/docs/assets"
+"""Where every app serves Swagger UI's script, styles and icon (from fastapi-offline)."""
+
 Hook = Callable[[FastAPI], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[bool | Mapping[str, Any]]]
 """Answers True/False, or a mapping of extra ``/health`` fields (with ``"healthy": False`` for
@@ -47,19 +53,43 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _MAX_REQUEST_ID = 128
 
 
-def configure_logging(settings: ServiceSettings) -> None:
-    """Set up the root logger once: plain text or JSON lines (``LOG_FORMAT=json``)."""
+def configure_logging(settings: ServiceSettings, service: str | None = None) -> None:
+    """Set up the root logger once: plain text or JSON lines (``LOG_FORMAT=json``) on the
+    console, and also to a size-rotated file when ``LOG_FILE`` or ``LOG_DIR`` is set."""
     root = logging.getLogger()
     if getattr(root, "_shop_configured", False):
         return
-    handler = logging.StreamHandler(sys.stdout)
-    if settings.LOG_FORMAT == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root.handlers[:] = [handler]
+    formatter = (
+        _JsonFormatter()
+        if settings.LOG_FORMAT == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    log_file = log_file_path(settings, service)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            RotatingFileHandler(
+                log_file,
+                maxBytes=settings.LOG_FILE_MAX_BYTES,
+                backupCount=settings.LOG_FILE_BACKUPS,
+                encoding="utf-8",
+            )
+        )
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    root.handlers[:] = handlers
     root.setLevel(settings.LOG_LEVEL.upper())
     root._shop_configured = True  # type: ignore[attr-defined]
+
+
+def log_file_path(settings: ServiceSettings, service: str | None) -> Path | None:
+    """``LOG_FILE`` as given, else ``LOG_DIR/<service>.log``, else None (console only)."""
+    if settings.LOG_FILE:
+        return Path(settings.LOG_FILE)
+    if settings.LOG_DIR:
+        return Path(settings.LOG_DIR) / f"{service or 'service'}.log"
+    return None
 
 
 class _JsonFormatter(logging.Formatter):
@@ -325,7 +355,7 @@ def create_service_app(
     ``on_startup``/``on_shutdown`` hooks run in the lifespan, in order / reverse order.
     ``raw_body_paths`` are path prefixes exempt from the JSON body guard (uploads).
     """
-    configure_logging(settings)
+    configure_logging(settings, service)
     metrics = HttpMetrics(service)
     health_name = f"{service}-service" if service != "gateway" else "api-gateway"
 
@@ -339,12 +369,15 @@ def create_service_app(
             for hook in reversed(on_shutdown):
                 await hook(app)
 
-    app = FastAPI(
+    # Swagger UI's script and styles come from the fastapi-offline package, not a CDN, so
+    # /docs renders on a closed network too.
+    app = FastAPIOffline(
         title=title or health_name,
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        static_url=DOCS_ASSETS_URL,
     )
     install_openapi(app)
     app.state.settings = settings
@@ -466,8 +499,8 @@ def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSe
     """Run ``app_factory(settings)`` with uvicorn on ``HOST:PORT`` (the ``__main__`` of a service)."""
     import uvicorn
 
-    configure_logging(settings)
-    app = app_factory(settings)
+    app = app_factory(settings)  # configures logging with the service's name (LOG_DIR file)
+    configure_logging(settings, app.state.service)
     logging.getLogger("shared.app").info(
         "%s listening on http://%s:%s", app.state.service, settings.HOST, settings.PORT
     )

@@ -143,3 +143,28 @@ def test_envelope_models_validate_real_answers():
         {"success": True, "data": [], "pagination": {"page": 1, "limit": 1, "total": 0, "pages": 0, "totalPages": 0}}
     )
     assert httpx  # transports are exercised through lifespan_client
+
+
+def test_log_file_rotates(tmp_path):
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    from shared.app import configure_logging, log_file_path
+
+    settings = ServiceSettings(_env_file=None, LOG_DIR=str(tmp_path), LOG_FILE_MAX_BYTES=2048, LOG_FILE_BACKUPS=2)
+    assert log_file_path(settings, "orders") == tmp_path / "orders.log"
+    root = logging.getLogger()
+    saved = (root.handlers[:], getattr(root, "_shop_configured", False), root.level)
+    root._shop_configured = False  # type: ignore[attr-defined]
+    try:
+        configure_logging(settings, "orders")
+        files = [h for h in root.handlers if isinstance(h, RotatingFileHandler)]
+        assert len(files) == 1
+        for i in range(200):
+            logging.getLogger("orders.test").warning("line %d %s", i, "x" * 40)
+        files[0].close()
+    finally:
+        root.handlers[:], root._shop_configured, _ = saved[0], saved[1], root.setLevel(saved[2])  # type: ignore[attr-defined]
+    logs = sorted(p.name for p in tmp_path.iterdir())
+    assert logs == ["orders.log", "orders.log.1", "orders.log.2"]
+    assert "line 199" in (tmp_path / "orders.log").read_text()
