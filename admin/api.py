@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from admin.deps import AdminsDomain, ClientIp, CurrentAdmin, Proxy, RequirePermission, SuperAdmin
+from admin.deps import AdminsDomain, ClientIp, CurrentAdmin, Proxy, RequirePermission, SuperAdmin, login_limit
 from admin.domain import AuditContext, admin_view
 from admin.errors import as_app_error
 from admin.monitoring import dashboard, services_health
@@ -34,7 +34,6 @@ from admin.schemas import (
     ServicesHealthPublic,
 )
 from shared.fields import EmptyAsNone, LaxBool, ObjectIdStr, PageRequest, page_query
-from shared.ratelimit import rate_limit
 from shared.responses import (
     AUTH_ERRORS,
     UPSTREAM_ERRORS,
@@ -47,8 +46,7 @@ from shared.validation import object_id
 
 router = APIRouter(prefix="/api/v1")
 
-LOGIN_LIMIT_MESSAGE = "Too many authentication attempts, please try again later"
-_limited = [Depends(rate_limit("admin-login", LOGIN_LIMIT_MESSAGE))]
+_limited = [Depends(login_limit)]
 
 AdminPage = Annotated[PageRequest, Depends(page_query(default_limit=20, max_limit=100))]
 ViewAnalytics = RequirePermission("view_analytics")
@@ -274,13 +272,15 @@ PROXY_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.api_route("/proxy/{service}", methods=PROXY_METHODS, include_in_schema=False)
 @router.api_route("/proxy/{service}/", methods=PROXY_METHODS, include_in_schema=False)
-async def proxy_without_path(request: Request, service: str, admin: CurrentAdmin, proxy: Proxy) -> Response:
-    return await proxy.handle(request, admin=admin, service=service)
+async def proxy_without_path(
+    request: Request, service: str, admin: CurrentAdmin, proxy: Proxy, ip: ClientIp
+) -> Response:
+    return await proxy.handle(request, admin=admin, service=service, ip=ip)
 
 
-async def proxy(request: Request, service: str, path: str, admin: CurrentAdmin, proxy: Proxy) -> Response:
+async def proxy(request: Request, service: str, path: str, admin: CurrentAdmin, proxy: Proxy, ip: ClientIp) -> Response:
     """Forward to ``service`` with the service key; ``path`` is taken raw from the request line."""
-    return await proxy.handle(request, admin=admin, service=service)
+    return await proxy.handle(request, admin=admin, service=service, ip=ip)
 
 
 for _method in PROXY_METHODS:  # one operation per method, so each has its own id in the document

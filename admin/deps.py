@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,7 +14,8 @@ from fastapi import Depends, Request
 from admin.domain import Admins
 from admin.proxy import AdminProxy
 from shared.auth import BearerClaims
-from shared.ratelimit import client_ip
+from shared.ratelimit import RateLimiter, client_ip
+from shared.responses import TooManyRequests
 from shared.store import Document
 
 
@@ -58,9 +60,36 @@ SuperAdmin = Annotated[Document, Depends(_super_admin)]
 """The current admin, whose stored role is ``super_admin``."""
 
 
-def _client_ip(request: Request) -> str:
+def resolve_client_ip(request: Request) -> str:
+    """The client address: ``X-Forwarded-For`` read ``TRUST_PROXY_HOPS`` from the right
+    (``shared.ratelimit.client_ip``), but only when the socket peer is a trusted proxy
+    (loopback — the gateway on this host — or ``TRUSTED_PROXIES``); otherwise the peer itself, so a
+    client talking to the service directly cannot choose its own address."""
+    settings = request.app.state.settings
     peer = request.client.host if request.client else None
-    return client_ip(request.headers, peer, request.app.state.settings.TRUST_PROXY_HOPS)
+    if peer is None:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not any(address in network for network in settings.trusted_networks):
+        return str(address)
+    return client_ip(request.headers, str(address), settings.TRUST_PROXY_HOPS)
 
 
-ClientIp = Annotated[str, Depends(_client_ip)]
+ClientIp = Annotated[str, Depends(resolve_client_ip)]
+"""The client address as :func:`resolve_client_ip` sees it."""
+
+LOGIN_LIMIT_MESSAGE = "Too many authentication attempts, please try again later"
+
+
+async def login_limit(request: Request) -> None:
+    """Count one login, forgot-password or reset-password call (aliases included) in the
+    client's fixed window; over ``LOGIN_RATE_LIMIT_MAX``: 429 with ``Retry-After``."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    retry_after = await limiter.hit("admin-login", resolve_client_ip(request))
+    if retry_after is not None:
+        raise TooManyRequests(LOGIN_LIMIT_MESSAGE, headers={"Retry-After": str(retry_after)})

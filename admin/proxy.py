@@ -36,7 +36,6 @@ from admin.domain import (
 from admin.errors import as_app_error
 from admin.settings import AdminSettings
 from shared.auth import SERVICE_KEY_HEADER
-from shared.ratelimit import client_ip
 from shared.responses import (
     AppError,
     BadGateway,
@@ -114,8 +113,8 @@ class AdminProxy:
             await client.aclose()
         self._clients.clear()
 
-    async def handle(self, request: Request, *, admin: Document, service: str) -> Response:
-        """Run one proxy call (the admin is already authenticated)."""
+    async def handle(self, request: Request, *, admin: Document, service: str, ip: str) -> Response:
+        """Run one proxy call (the admin is already authenticated; ``ip`` is the client)."""
         if service not in PROXY_SERVICES:
             raise NotFound("Service not found")
         method = request.method.upper()
@@ -132,11 +131,7 @@ class AdminProxy:
                     path="/" + (raw_path or ""),
                     query=query,
                     request_id=request.state.request_id,
-                    ip=client_ip(
-                        request.headers,
-                        request.client.host if request.client else None,
-                        self.settings.TRUST_PROXY_HOPS,
-                    ),
+                    ip=ip,
                 )
             )
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import model_validator
 
 from shared.settings import ServiceSettings
@@ -25,9 +27,20 @@ class AdminSettings(ServiceSettings):
     LOCKOUT_MINUTES: int = 30
     RESET_TOKEN_TTL_MINUTES: int = 60
 
+    # Peers whose X-Forwarded-For is believed besides loopback (which is always believed: the
+    # gateway on this host): IPs or CIDRs, comma-separated, e.g. the gateway's container
+    # network. From any other peer the socket address is the client (login limit, audit ip).
+    TRUSTED_PROXIES: str = ""
+
     PROXY_TIMEOUT_MS: int = 30_000
     STATS_TIMEOUT_MS: int = 5_000
     HEALTH_TIMEOUT_MS: int = 5_000
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """Loopback and ``TRUSTED_PROXIES``, parsed."""
+        items = ["127.0.0.0/8", "::1", *self.TRUSTED_PROXIES.split(",")]
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip())
 
     @model_validator(mode="after")
     def _older_mongodb_name(self) -> AdminSettings:

@@ -7,6 +7,8 @@ import json
 import re
 from datetime import timedelta
 
+import httpx
+
 from shared.auth import issue_token
 from shared.timeutil import utcnow
 from tests.admin.conftest import API, SUPER, bearer, settle
@@ -246,3 +248,31 @@ async def test_me_and_token_errors(make_stack):
         assert (await s.client.get(f"{API}/me", headers=bearer(ghost))).json()["message"] == "Invalid token"
         wrong_ver, _ = issue_token(settings, subject=admin["id"], role="admin", email=SUPER[0], version=3)
         assert (await s.client.get(f"{API}/me", headers=bearer(wrong_ver))).status_code == 401
+
+
+async def test_forwarded_address_believed_only_from_a_trusted_proxy(make_stack):
+    # a client talking to the service directly cannot pick its own address to dodge the limit
+    async with make_stack(LOGIN_RATE_LIMIT_MAX=3) as s:
+        transport = httpx.ASGITransport(app=s.app, client=("198.51.100.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://admin") as direct:
+            answers = [
+                await direct.post(
+                    f"{API}/login",
+                    json={"email": "ghost@example.com", "password": "x-x-x-x-x"},
+                    headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                )
+                for n in range(4)
+            ]
+        assert [a.status_code for a in answers] == [401, 401, 401, 429]
+        # behind the gateway (a loopback peer) the forwarded client is what counts
+        assert (await s.login(*SUPER, **{"X-Forwarded-For": "203.0.113.1"})).status_code == 200
+
+
+async def test_inactive_admin_gets_no_reset_email(make_stack):
+    async with make_stack() as s:
+        root = await s.token()
+        other_id, _ = await s.make_admin(root, 1)
+        await s.client.patch(f"{API}/admins/{other_id}", json={"isActive": False}, headers=bearer(root))
+        answer = await s.client.post(f"{API}/forgot-password", json={"email": "admin1@example.com"})
+        assert answer.json()["message"] == "Password reset email sent"
+        assert await s.app.state.outbox.rows.count({}) == 0
