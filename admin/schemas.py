@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from admin.domain import PASSWORD_MAX, PASSWORD_MIN, PERMISSIONS
-from shared.fields import check_email
+from shared.fields import LaxBool, check_email
 from shared.passwords import too_long
 
 RoleName = Literal["super_admin", "admin", "moderator"]
@@ -156,7 +156,7 @@ class NewAdminIn(Body):
     phone: Phone = None
     role: RoleName = "admin"
     permissions: list[Permission] | None = Field(default=None, max_length=len(PERMISSIONS) * 4)
-    isActive: bool = True
+    isActive: LaxBool = True
 
 
 class AdminUpdateIn(BaseModel):
@@ -166,7 +166,7 @@ class AdminUpdateIn(BaseModel):
 
     role: RoleName | None = None
     permissions: list[Permission] | None = Field(default=None, max_length=len(PERMISSIONS) * 4)
-    isActive: bool | None = None
+    isActive: LaxBool | None = None
 
     @model_validator(mode="after")
     def _non_empty(self) -> AdminUpdateIn:
