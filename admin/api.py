@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from admin.deps import AdminsDomain, ClientIp, CurrentAdmin, Proxy, RequirePermission, SuperAdmin, login_limit
-from admin.domain import AuditContext, admin_view
+from admin.domain import PROXY_SERVICES, AuditContext, admin_view
 from admin.errors import as_app_error
 from admin.monitoring import dashboard, services_health
 from admin.schemas import (
@@ -278,7 +278,15 @@ async def proxy_without_path(
     return await proxy.handle(request, admin=admin, service=service, ip=ip)
 
 
-async def proxy(request: Request, service: str, path: str, admin: CurrentAdmin, proxy: Proxy, ip: ClientIp) -> Response:
+ProxyService = Annotated[str, Path(json_schema_extra={"enum": list(PROXY_SERVICES)})]
+ProxyPath = Annotated[str, Path(json_schema_extra={"pattern": "^api/v1/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"})]
+"""The target path (the rules in ``admin.domain.proxy_path_is_safe`` decide; this is the plain form)."""
+"""A service name, documented as the six proxied ones (any other answers 404 ``Service not found``)."""
+
+
+async def proxy(
+    request: Request, service: ProxyService, path: ProxyPath, admin: CurrentAdmin, proxy: Proxy, ip: ClientIp
+) -> Response:
     """Forward to ``service`` with the service key; ``path`` is taken raw from the request line."""
     return await proxy.handle(request, admin=admin, service=service, ip=ip)
 
