@@ -404,3 +404,28 @@ async def test_five_megabyte_upload_to_the_real_media_service(make_stack):
         assert headers["x-service-key"] == KEY and "authorization" not in headers
         entries = (await s.client.get(f"{API}/audit?service=media", headers=bearer(root))).json()["data"]["entries"]
         assert [(e["method"], e["path"], e["status"]) for e in entries] == [("POST", "/api/v1/media/upload", 201)]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "api/v1/customers/admin",
+        "api/v1/media/serve/550e8400-e29b-41d4-a716-446655440000",
+        "api/v1/products/search/red%20shoes",
+        "api/v1/products/caf%C3%A9",
+        "api/v1/orders/",
+        "api/v1/a~b/c_d/e.json",
+        "api/v1/admin/orders/665f1c2e9b1d8a0012345678/status",
+    ],
+)
+def test_ordinary_paths_pass_the_rules(path):
+    from admin.domain import proxy_path_is_safe
+
+    assert proxy_path_is_safe(path)
+
+
+@pytest.mark.parametrize("path", [p for p in HOSTILE if not p.startswith("/")] + ["api/v1/caf\u00e9", "api/v1/a b"])
+def test_hostile_paths_break_the_rules(path):
+    from admin.domain import proxy_path_is_safe
+
+    assert not proxy_path_is_safe(path)
