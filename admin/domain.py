@@ -152,7 +152,7 @@ def canonical_permissions(permissions: Iterable[str]) -> list[str]:
     return [p for p in PERMISSIONS if p in given]
 
 
-def permissions_for(role: str, given: Iterable[str] | None) -> list[str]:
+def permissions_for(*, role: str, given: Iterable[str] | None) -> list[str]:
     """What an admin of ``role`` holds: all eight for a super_admin, else ``given`` (canonical)
     or the role's defaults."""
     if role == SUPER_ADMIN:
@@ -162,7 +162,7 @@ def permissions_for(role: str, given: Iterable[str] | None) -> list[str]:
     return canonical_permissions(given)
 
 
-def has_permission(admin: Mapping[str, Any], permission: str) -> bool:
+def has_permission(*, admin: Mapping[str, Any], permission: str) -> bool:
     """The stored role and permissions decide (never the token's); a super_admin has all."""
     return admin.get("role") == SUPER_ADMIN or permission in (admin.get("permissions") or ())
 
@@ -187,9 +187,9 @@ def password_problem(password: str | None) -> str | None:
 def proxy_allows(admin: Mapping[str, Any], *, service: str, method: str) -> bool:
     """The permission map of §5.3 for ``method`` on ``service`` (a known proxy service)."""
     any_method, read_only = PROXY_PERMISSIONS[service]
-    if has_permission(admin, any_method):
+    if has_permission(admin=admin, permission=any_method):
         return True
-    return method.upper() in READ_METHODS and has_permission(admin, read_only)
+    return method.upper() in READ_METHODS and has_permission(admin=admin, permission=read_only)
 
 
 def audited_method(method: str) -> bool:
@@ -394,7 +394,7 @@ class Admins:
                 password_hash=await self._hash(password),
                 phone=None,
                 role=role,
-                permissions=permissions_for(role, None),
+                permissions=permissions_for(role=role, given=None),
                 is_active=True,
                 created_by=None,
             )
@@ -417,7 +417,7 @@ class Admins:
 
     @staticmethod
     def require_permission(*, admin: Mapping[str, Any], permission: str) -> None:
-        if not has_permission(admin, permission):
+        if not has_permission(admin=admin, permission=permission):
             raise InsufficientPermissions()
 
     @staticmethod
@@ -562,7 +562,7 @@ class Admins:
             password_hash=await self._hash(password),
             phone=phone,
             role=role,
-            permissions=permissions_for(role, permissions),
+            permissions=permissions_for(role=role, given=permissions),
             is_active=is_active,
             created_by=actor["_id"],
         )
@@ -593,11 +593,11 @@ class Admins:
                 raise SelfChange()
             new_role = role or target["role"]
             if permissions is not None:
-                new_permissions = permissions_for(new_role, permissions)
+                new_permissions = permissions_for(role=new_role, given=permissions)
             elif role is not None and role != target["role"]:
-                new_permissions = permissions_for(new_role, None)
+                new_permissions = permissions_for(role=new_role, given=None)
             else:
-                new_permissions = permissions_for(new_role, target.get("permissions") or [])
+                new_permissions = permissions_for(role=new_role, given=target.get("permissions") or [])
             new_active = target.get("isActive", True) if is_active is None else is_active
             was_super = target["role"] == SUPER_ADMIN and target.get("isActive", True)
             stays_super = new_role == SUPER_ADMIN and new_active
