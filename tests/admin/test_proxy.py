@@ -198,13 +198,20 @@ async def test_write_through_the_proxy_is_audited(make_stack):
         )
         assert unknown.status_code == 404 and unknown.json()["success"] is False  # the target's own envelope
 
+        # a CORS preflight is answered by the CORS layer; any other OPTIONS is a proxied, audited call
+        preflight = {"Origin": "http://localhost:3000", "Access-Control-Request-Method": "PATCH"}
+        assert (await s.client.options(f"{API}/proxy/customer{path}", headers=preflight)).status_code == 200
+        plain = await s.client.options(f"{API}/proxy/customer{path}", headers=bearer(admin))
+        assert plain.status_code == 405  # the customer service's own answer
+
         audit = await s.client.get(f"{API}/audit?service=customer", headers=bearer(root))
         entries = audit.json()["data"]["entries"]
         assert [(e["method"], e["service"], e["status"]) for e in entries] == [
+            ("OPTIONS", "customer", 405),
             ("PATCH", "customer", 404),
             ("PATCH", "customer", 200),
         ]
-        entry = entries[1]
+        entry = entries[2]
         assert entry["path"] == path and entry["query"] == ""
         assert entry["adminEmail"] == "admin1@example.com" and entry["ip"] == "203.0.113.9"
         assert entry["at"].endswith("Z") and isinstance(entry["durationMs"], int)
