@@ -6,8 +6,6 @@ statuses and messages of domain errors are in ``admin.errors``.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,9 +13,17 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
-from admin.deps import AdminsDomain, ClientIp, CurrentAdmin, Proxy, RequirePermission, SuperAdmin, login_limit
-from admin.domain import PROXY_SERVICES, AuditContext, admin_view
-from admin.errors import as_app_error
+from admin.deps import (
+    AdminsDomain,
+    AdminWrite,
+    ClientIp,
+    CurrentAdmin,
+    Proxy,
+    RequirePermission,
+    SuperAdmin,
+    login_limit,
+)
+from admin.domain import PROXY_SERVICES, admin_view
 from admin.monitoring import dashboard, services_health
 from admin.schemas import (
     AdminHolderPublic,
@@ -119,36 +125,6 @@ async def health_of_services(request: Request, _: ViewAnalytics) -> JSONResponse
 # admin management
 
 
-async def _audited(
-    request: Request, *, admin: dict[str, Any], admins: AdminsDomain, ip: str, action: Callable[[], Awaitable[Response]]
-) -> Response:
-    """Run an admin-management write with its audit entry (service ``admin``)."""
-    started = time.perf_counter()
-    entry_id = await admins.open_audit(
-        context=AuditContext(
-            admin=admin,
-            method=request.method,
-            service="admin",
-            path=request.url.path,
-            query=request.url.query,
-            request_id=request.state.request_id,
-            ip=ip,
-        )
-    )
-    status = 500
-    try:
-        response = await action()
-        status = response.status_code
-        return response
-    except Exception as exc:
-        error = as_app_error(exc)
-        status = error.status_code if error is not None else 500
-        raise
-    finally:
-        duration = round((time.perf_counter() - started) * 1000)
-        await admins.close_audit(entry_id=entry_id, status=status, duration_ms=duration)
-
-
 @router.get(
     "/admins",
     response_model=Envelope[AdminsPublic],
@@ -174,24 +150,19 @@ async def list_admins(
     response_model=Envelope[AdminHolderPublic],
     responses=error_responses(*AUTH_ERRORS, 409, 503),
 )
-async def create_admin(
-    request: Request, body: NewAdminIn, actor: SuperAdmin, admins: AdminsDomain, ip: ClientIp
-) -> Response:
-    async def action() -> Response:
-        created = await admins.create_admin(
-            actor=actor,
-            first_name=body.firstName,
-            last_name=body.lastName,
-            email=body.email,
-            password=body.password,
-            phone=body.phone,
-            role=body.role,
-            permissions=body.permissions,
-            is_active=body.isActive,
-        )
-        return ok({"admin": admin_view(created)}, "Admin created successfully", status_code=201)
-
-    return await _audited(request, admin=actor, admins=admins, ip=ip, action=action)
+async def create_admin(body: NewAdminIn, actor: SuperAdmin, write: AdminWrite, admins: AdminsDomain) -> Response:
+    created = await admins.create_admin(
+        actor=actor,
+        first_name=body.firstName,
+        last_name=body.lastName,
+        email=body.email,
+        password=body.password,
+        phone=body.phone,
+        role=body.role,
+        permissions=body.permissions,
+        is_active=body.isActive,
+    )
+    return write.done(ok({"admin": admin_view(created)}, "Admin created successfully", status_code=201))
 
 
 @router.get(
@@ -209,17 +180,16 @@ async def get_admin(admin_id: str, _: SuperAdmin, admins: AdminsDomain) -> JSONR
     responses=error_responses(400, *AUTH_ERRORS, 404, 409, 503),
 )
 async def update_admin(
-    request: Request, admin_id: str, body: AdminUpdateIn, actor: SuperAdmin, admins: AdminsDomain, ip: ClientIp
+    admin_id: str, body: AdminUpdateIn, actor: SuperAdmin, write: AdminWrite, admins: AdminsDomain
 ) -> Response:
-    target_id = object_id(admin_id)
-
-    async def action() -> Response:
-        updated = await admins.update_admin(
-            actor=actor, admin_id=target_id, role=body.role, permissions=body.permissions, is_active=body.isActive
-        )
-        return ok({"admin": admin_view(updated)}, "Admin updated successfully")
-
-    return await _audited(request, admin=actor, admins=admins, ip=ip, action=action)
+    updated = await admins.update_admin(
+        actor=actor,
+        admin_id=object_id(admin_id),
+        role=body.role,
+        permissions=body.permissions,
+        is_active=body.isActive,
+    )
+    return write.done(ok({"admin": admin_view(updated)}, "Admin updated successfully"))
 
 
 @router.get("/audit", response_model=Envelope[AuditPublic], responses=error_responses(*AUTH_ERRORS))

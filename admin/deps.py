@@ -7,11 +7,16 @@
 from __future__ import annotations
 
 import ipaddress
+import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 
-from admin.domain import Admins
+from admin.domain import Admins, AuditContext
+from admin.errors import as_app_error
 from admin.proxy import AdminProxy
 from shared.auth import BearerClaims
 from shared.ratelimit import RateLimiter, client_ip
@@ -93,3 +98,48 @@ async def login_limit(request: Request) -> None:
     retry_after = await limiter.hit("admin-login", resolve_client_ip(request))
     if retry_after is not None:
         raise TooManyRequests(LOGIN_LIMIT_MESSAGE, headers={"Retry-After": str(retry_after)})
+
+
+class AuditedWrite:
+    """The audit entry of one admin-management write; the route passes its answer through
+    :meth:`done` so the entry records the status actually sent."""
+
+    def __init__(self) -> None:
+        self.status = 500
+
+    def done(self, response: Response) -> Response:
+        self.status = response.status_code
+        return response
+
+
+async def _admin_write(
+    request: Request, actor: SuperAdmin, admins: AdminsDomain, ip: ClientIp
+) -> AsyncIterator[AuditedWrite]:
+    """Open the audit entry (service ``admin``) before the write, close it with the final
+    status whatever happens, a refused body (400) included. No entry, no write: 503."""
+    started = time.perf_counter()
+    entry_id = await admins.open_audit(
+        context=AuditContext(
+            admin=actor,
+            method=request.method,
+            service="admin",
+            path=request.url.path,
+            query=request.url.query,
+            request_id=request.state.request_id,
+            ip=ip,
+        )
+    )
+    write = AuditedWrite()
+    try:
+        yield write
+    except Exception as exc:
+        error = as_app_error(exc)
+        write.status = 400 if isinstance(exc, RequestValidationError) else error.status_code if error else 500
+        raise
+    finally:
+        duration = round((time.perf_counter() - started) * 1000)
+        await admins.close_audit(entry_id=entry_id, status=write.status, duration_ms=duration)
+
+
+AdminWrite = Annotated[AuditedWrite, Depends(_admin_write, scope="function")]
+"""A super_admin's write to admin accounts, with its audit entry."""
