@@ -565,11 +565,11 @@ def _ids_where(rows: list[Any], flag: str) -> set[str]:
     }
 
 
-def sales_analytics(*, period: int, sales: list[Document], products: list[Document]) -> dict[str, Any]:
-    """Endpoint 7's figures from the period's sale entries and the seller's live products."""
+def _sales_totals(sales: list[Document]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Units and cents of the sales by product, by day (with their orders) and by category."""
     by_product: dict[str, dict[str, Any]] = {}
     by_day: dict[str, dict[str, Any]] = defaultdict(lambda: {"units": 0, "cents": 0, "orders": set()})
-    by_category: dict[str, dict[str, int]] = defaultdict(lambda: {"units": 0, "cents": 0})
+    by_category: dict[str, dict[str, Any]] = defaultdict(lambda: {"units": 0, "cents": 0})
     for sale in sales:
         units, cents = int(sale.get("quantity") or 0), int(sale.get("amountCents") or 0)
         meta = sale.get("metadata") or {}
@@ -582,6 +582,12 @@ def sales_analytics(*, period: int, sales: list[Document], products: list[Docume
             bucket["units"] += units
             bucket["cents"] += cents
         day["orders"].add(sale.get("orderId"))
+    return by_product, by_day, by_category
+
+
+def sales_analytics(*, period: int, sales: list[Document], products: list[Document]) -> dict[str, Any]:
+    """Endpoint 7's figures from the period's sale entries and the seller's live products."""
+    by_product, by_day, by_category = _sales_totals(sales)
     top = sorted(by_product.values(), key=lambda r: (-r["units"], -r["cents"]))[:5]
     active = [p for p in products if p["status"] == "active"]
     low = sorted(
@@ -618,7 +624,7 @@ def sales_analytics(*, period: int, sales: list[Document], products: list[Docume
                 "totalSales": d["units"],
                 "totalRevenue": from_cents(d["cents"]),
                 "orderCount": len(d["orders"]),
-            }
+            }  # fmt: skip
             for date, d in sorted(by_day.items())
         ],
         "salesByCategory": [

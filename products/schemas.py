@@ -681,6 +681,53 @@ class ListQuery:
     sort_direction: int = -1
 
 
+def _search_text(q: Mapping[str, str], errors: list[dict[str, str]]) -> str | None:
+    search = q.get("search")
+    if search is None:
+        return None
+    search = search.strip()
+    if len(search) > 100:
+        errors.append({"field": "search", "message": "Search cannot exceed 100 characters"})
+    return search or None
+
+
+def _price_window(q: Mapping[str, str], errors: list[dict[str, str]]) -> tuple[int | None, int | None]:
+    prices: dict[str, int | None] = {}
+    for name in ("minPrice", "maxPrice"):
+        try:
+            prices[name] = money_cents(q.get(name), name, required=False)
+        except ValueError as exc:
+            errors.append({"field": name, "message": str(exc)})
+    low, high = prices.get("minPrice"), prices.get("maxPrice")
+    if low is not None and high is not None and low > high:
+        errors.append({"field": "minPrice", "message": "minPrice cannot be greater than maxPrice"})
+    return low, high
+
+
+def _sort_spec(
+    q: Mapping[str, str], sort_fields: Mapping[str, str], default_sort: str, errors: list[dict[str, str]]
+) -> tuple[str | None, int]:
+    """(store field, direction) from ``sort`` (wins) or ``sortBy``/``sortOrder``; a bad field
+    is reported first (``errors[0].field == "sortBy"``)."""
+    if "sort" in q:
+        sort = q["sort"]
+    else:
+        by = q.get("sortBy", default_sort.lstrip("-"))
+        order = q.get("sortOrder", "desc" if default_sort.startswith("-") else "asc").lower()
+        if order not in ("asc", "desc"):
+            errors.append({"field": "sortOrder", "message": "sortOrder must be asc or desc"})
+        sort = ("-" if order == "desc" else "") + by
+    field = sort_fields.get(sort.lstrip("-")) if sort.count("-") <= 1 else None
+    if field is None:
+        errors.insert(0, {"field": "sortBy", "message": f"sortBy must be one of {', '.join(sort_fields)}"})
+    return field, -1 if sort.startswith("-") else 1
+
+
+def _lowered(q: Mapping[str, str], name: str) -> str | None:
+    value = q.get(name, "").strip()
+    return value.lower() if value else None
+
+
 def parse_list_query(
     params: Mapping[str, str],
     *,
@@ -698,54 +745,29 @@ def parse_list_query(
     status = q.get("status", default_status)
     if status is not None and status not in statuses:
         errors.append({"field": "status", "message": f"Status must be one of {', '.join(statuses)}"})
-    search = q.get("search")
-    if search is not None:
-        search = search.strip()
-        if len(search) > 100:
-            errors.append({"field": "search", "message": "Search cannot exceed 100 characters"})
-        search = search or None
+    search = _search_text(q, errors)
     seller_id = q.get("sellerId") if with_seller else None
     if seller_id is not None and not is_object_id(seller_id):
         errors.append({"field": "sellerId", "message": "Invalid ID format"})
-    prices: dict[str, int | None] = {}
-    for name in ("minPrice", "maxPrice"):
-        try:
-            prices[name] = money_cents(q.get(name), name, required=False)
-        except ValueError as exc:
-            errors.append({"field": name, "message": str(exc)})
-    low, high = prices.get("minPrice"), prices.get("maxPrice")
-    if low is not None and high is not None and low > high:
-        errors.append({"field": "minPrice", "message": "minPrice cannot be greater than maxPrice"})
-    if "sort" in q:
-        sort = q["sort"]
-    else:
-        by = q.get("sortBy", default_sort.lstrip("-"))
-        order = q.get("sortOrder", "desc" if default_sort.startswith("-") else "asc").lower()
-        if order not in ("asc", "desc"):
-            errors.append({"field": "sortOrder", "message": "sortOrder must be asc or desc"})
-        sort = ("-" if order == "desc" else "") + by
-    field = sort_fields.get(sort.lstrip("-")) if sort.count("-") <= 1 else None
-    if field is None:
-        message = f"sortBy must be one of {', '.join(sort_fields)}"
-        errors.insert(0, {"field": "sortBy", "message": message})
-    if errors:
-        raise ValidationFailed(errors=errors)
-    assert field is not None
+    low, high = _price_window(q, errors)
+    field, direction = _sort_spec(q, sort_fields, default_sort, errors)
     for name in ("category", "subcategory"):
         if len(q.get(name, "")) > 100:
-            raise ValidationFailed.field(name, f"{name} cannot exceed 100 characters")
+            errors.append({"field": name, "message": f"{name} cannot exceed 100 characters"})
+    if errors or field is None:
+        raise ValidationFailed(errors=errors)
     return ListQuery(
         page=page,
         limit=limit,
         status=status,
-        category=q["category"].strip().lower() if q.get("category", "").strip() else None,
-        subcategory=q["subcategory"].strip().lower() if q.get("subcategory", "").strip() else None,
+        category=_lowered(q, "category"),
+        subcategory=_lowered(q, "subcategory"),
         seller_id=seller_id.lower() if seller_id else None,
         search=search,
         min_price=low,
         max_price=high,
         sort_field=field,
-        sort_direction=-1 if sort.startswith("-") else 1,
+        sort_direction=direction,
     )
 
 
