@@ -280,7 +280,7 @@ class ProductRepository:
                 None if low_new is None else low_new - delta,
                 None if high_new is None else high_new - delta,
             )
-            guarded = {**base, "lowStockAlert": low}
+            guarded = {**base, "lowStockAlert": low} if "lowStockAlert" in doc else dict(base)
             if band is not None:
                 guarded["stock"] = band
             changed = dict(update)
@@ -370,7 +370,8 @@ class ProductRepository:
         """
         condition: dict[str, Any] = {"_id": product["_id"], "status": {"$ne": "deleted"}}
         for name in COUNTERS:
-            condition[name] = product.get(name, 5 if name == "lowStockAlert" else 0)
+            if name in product:
+                condition[name] = product[name]
         new_stock = int(set_counters.get("stock", product["stock"]))
         low = int(set_counters.get("lowStockAlert", product.get("lowStockAlert", 5)))
         update: dict[str, Any] = {"$set": {**set_counters, "stockLevel": stock_level(new_stock, low)}}
