@@ -178,17 +178,27 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 def any_of(
-    *, service: bool = True, roles: tuple[Role, ...] = (), rules: AuthRules | None = None
+    *,
+    service: bool = True,
+    roles: tuple[Role, ...] = (),
+    rules: AuthRules | None = None,
+    anonymous: bool = False,
 ) -> Callable[..., Awaitable[Principal]]:
     """A dependency accepting a service key (it wins when the header is present) or a bearer
-    token of one of ``roles``. With neither present: 401 ``Access token required``.
-    ``rules`` gives a service's own wording (see :class:`AuthRules`)."""
+    token of one of ``roles``. With neither present: 401 ``Access token required`` — or None
+    when ``anonymous`` (public endpoints, where credentials that are sent must still be valid).
+    ``rules`` gives a service's own wording (see :class:`AuthRules`; its anonymous form is
+    :func:`optional_caller`)."""
     if rules is not None:
+        if anonymous:
+            raise ValueError("with rules, use optional_caller(rules=...) for anonymous callers")
         return _any_of_with_rules(service=service, roles=roles, rules=rules)
 
     async def dependency(request: Request) -> Principal:
         if service and SERVICE_KEY_HEADER.lower() in request.headers:
             return await _service_principal(request)
+        if anonymous and "authorization" not in request.headers:
+            return None  # type: ignore[return-value]
         if roles:
             return role_principal(await _bearer_claims(request), *roles)
         raise Unauthorized("Service key required")
