@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from customer.deps import AddressOwner, CurrentCustomer, CustomerListQuery, CustomersDomain, ProfileReader
 from customer.schemas import (
@@ -16,7 +16,6 @@ from customer.schemas import (
     AddressPublic,
     AdminCustomerPublic,
     AdminStatusIn,
-    ChangePasswordIn,
     CustomerAuthPublic,
     CustomerBasicPublic,
     CustomerIdIn,
@@ -31,27 +30,21 @@ from customer.schemas import (
     OrderStatsIn,
     OrderStatsPublic,
     ProfileUpdateIn,
-    RefreshIn,
     RegisterIn,
-    ResetPasswordIn,
 )
 from customer.views import customer_view
-from shared.account_schemas import AccountStatsPublic, MessagePublic, PasswordChangedPublic, TokensPublic
+from shared.account_routes import add_password_routes, limited
+from shared.account_schemas import AccountStatsPublic, MessagePublic
 from shared.auth import ServiceKey
 from shared.fields import ObjectIdParam
-from shared.ratelimit import rate_limit
 from shared.responses import AUTH_ERRORS, Envelope, Forbidden, MessageEnvelope, error_responses, ok
 
 router = APIRouter(prefix="/api/v1")
+add_password_routes(router, base="/customers", service="customer", domain=CustomersDomain, current=CurrentCustomer)
 
-AUTH_LIMIT_MESSAGE = "Too many authentication attempts, please try again later"
 SIGNED_IN = error_responses(*AUTH_ERRORS)
 SERVICE = error_responses(*AUTH_ERRORS)
 SERVICE_404 = error_responses(*AUTH_ERRORS, 404)
-
-
-def _limited(scope: str) -> Any:
-    return Depends(rate_limit(f"customer:{scope}", AUTH_LIMIT_MESSAGE))
 
 
 # accounts
@@ -60,14 +53,14 @@ def _limited(scope: str) -> Any:
 @router.post(
     "/customers/register",
     status_code=201,
-    dependencies=[_limited("register")],
+    dependencies=[limited("customer:register")],
     response_model=Envelope[CustomerAuthPublic],
     responses=error_responses(409, 429),
 )
 @router.post(
     "/customers/signup",
     status_code=201,
-    dependencies=[_limited("register")],
+    dependencies=[limited("customer:register")],
     response_model=Envelope[CustomerAuthPublic],
     responses=error_responses(409, 429),
 )
@@ -78,45 +71,18 @@ async def register(body: RegisterIn, customers: CustomersDomain) -> Any:
 
 @router.post(
     "/customers/login",
-    dependencies=[_limited("login")],
+    dependencies=[limited("customer:login")],
     response_model=Envelope[CustomerAuthPublic],
     responses=error_responses(401, 403, 429),
 )
 @router.post(
     "/customers/signin",
-    dependencies=[_limited("login")],
+    dependencies=[limited("customer:login")],
     response_model=Envelope[CustomerAuthPublic],
     responses=error_responses(401, 403, 429),
 )
 async def login(body: LoginIn, customers: CustomersDomain) -> Any:
     return ok(await customers.login(email=body.email, password=body.password), "Login successful")
-
-
-@router.post("/customers/refresh-token", response_model=Envelope[TokensPublic], responses=SIGNED_IN)
-async def refresh_token(body: RefreshIn, customers: CustomersDomain) -> Any:
-    return ok(await customers.refresh(refresh_token=body.refreshToken), "Token refreshed successfully")
-
-
-@router.post(
-    "/customers/forgot-password",
-    dependencies=[_limited("forgot-password")],
-    response_model=MessageEnvelope,
-    responses=error_responses(429),
-)
-async def forgot_password(body: EmailIn, customers: CustomersDomain) -> Any:
-    await customers.forgot_password(email=body.email)
-    return ok(None, "Password reset email sent")
-
-
-@router.post(
-    "/customers/reset-password",
-    dependencies=[_limited("reset-password")],
-    response_model=MessageEnvelope,
-    responses=error_responses(429),
-)
-async def reset_password(body: ResetPasswordIn, customers: CustomersDomain) -> Any:
-    await customers.reset_password(token=body.token, new_password=body.newPassword, confirm=body.confirmPassword)
-    return ok(None, "Password reset successfully")
 
 
 @router.get("/customers/verify-email/{token}", response_model=Envelope[EmailVerifiedPublic])
@@ -126,7 +92,7 @@ async def verify_email(token: str, customers: CustomersDomain) -> Any:
 
 @router.post(
     "/customers/resend-verification",
-    dependencies=[_limited("resend-verification")],
+    dependencies=[limited("customer:resend-verification")],
     response_model=MessageEnvelope,
     responses=error_responses(429),
 )
@@ -153,14 +119,6 @@ async def get_profile_by_id(customer_id: ObjectIdParam, reader: ProfileReader, c
     if reader.role == "customer" and reader.user_id != customer_id:
         raise Forbidden("Access denied")
     return ok(customer_view(await customers.get_customer(customer_id=customer_id)), "Profile retrieved successfully")
-
-
-@router.put("/customers/change-password", response_model=Envelope[PasswordChangedPublic], responses=SIGNED_IN)
-async def change_password(body: ChangePasswordIn, customer: CurrentCustomer, customers: CustomersDomain) -> Any:
-    tokens = await customers.change_password(
-        account=customer, current=body.currentPassword, new_password=body.newPassword, confirm=body.confirmPassword
-    )
-    return ok({"message": "Password changed successfully", **tokens}, "Password changed successfully")
 
 
 @router.post("/customers/deactivate", response_model=MessageEnvelope, responses=SIGNED_IN)

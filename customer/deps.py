@@ -1,48 +1,29 @@
 """Route dependencies of the customer service (``Annotated`` aliases).
 
 "A service key wins, else a bearer token of these roles" is :func:`shared.auth.any_of`;
-what is added here is the customer's own check (exists, active, token version current).
+the account checks (exists, active, token version current) are ``shared.account_routes``'.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
 from customer.domain import SORTABLE, Customers
+from shared.account_routes import app_state, reader_of, signed_in
 from shared.accounts import account_list_params
-from shared.auth import BearerClaims, Principal, any_of
+from shared.auth import Principal, any_of
 from shared.responses import BadRequest
-from shared.store import Document
 from shared.validation import object_id
 
+CustomersDomain = Annotated[Customers, Depends(app_state("customers"))]
 
-async def _customers(request: Request) -> Customers:
-    return request.app.state.customers
-
-
-CustomersDomain = Annotated[Customers, Depends(_customers)]
-
-
-async def _current_customer(claims: BearerClaims, customers: CustomersDomain) -> Document:
-    return await customers.authenticate(claims=claims)
-
-
-CurrentCustomer = Annotated[Document, Depends(_current_customer)]
+CurrentCustomer = signed_in(CustomersDomain)
 """The signed-in, active customer whose token version is current."""
 
-
-async def _profile_reader(
-    caller: Annotated[Principal, Depends(any_of(roles=("admin", "customer")))], customers: CustomersDomain
-) -> Principal:
-    """Service key (wins when present), admin bearer (claims only) or the customer itself."""
-    if caller.role == "customer":
-        await customers.authenticate(claims=caller.claims)
-    return caller
-
-
-ProfileReader = Annotated[Principal, Depends(_profile_reader)]
+ProfileReader = reader_of(CustomersDomain, role="customer")
+"""Service key (wins when present), admin bearer (claims only) or the customer itself."""
 
 
 async def _address_owner(

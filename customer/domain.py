@@ -340,22 +340,18 @@ def _raise_address_errors(data: AddressIn, *, partial: bool) -> None:
 def _address_fields(data: AddressIn, *, partial: bool) -> dict[str, Any]:
     """The stored fields of ``data``: all of them on create, the sent ones on update."""
     sent = data.model_fields_set
-    fields: dict[str, Any] = {}
-    for name in ADDRESS_FIELDS:
-        if partial and name not in sent:
-            continue
-        value = getattr(data, name)
-        if name == "coordinates" and value is not None:
-            value = value.model_dump()
-        fields[name] = value
-    if not partial:
+    names = [n for n in ADDRESS_FIELDS if not partial or n in sent]
+    fields: dict[str, Any] = {name: getattr(data, name) for name in names}
+    if fields.get("coordinates") is not None:
+        fields["coordinates"] = data.coordinates.model_dump()  # type: ignore[union-attr]
+    if not partial or "type" in fields:
         fields["type"] = fields.get("type") or "home"
-    elif "type" in fields and fields["type"] is None:
-        fields["type"] = "home"
-    if (
-        fields.get("contactName") is None
-        and (data.firstName or data.lastName)
-        and (not partial or "contactName" not in sent)
-    ):
-        fields["contactName"] = " ".join(p for p in (data.firstName, data.lastName) if p)
+    contact = _contact_name(data)
+    if contact and fields.get("contactName") is None and (not partial or "contactName" not in sent):
+        fields["contactName"] = contact
     return fields
+
+
+def _contact_name(data: AddressIn) -> str | None:
+    """``firstName lastName`` of the address, when either is given."""
+    return " ".join(p for p in (data.firstName, data.lastName) if p) or None

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from sellers.deps import AdminBearer, AdminOrService, CurrentSeller, ProfileReader, SellerListQuery, SellersDomain
 from sellers.schemas import (
     AdminDetailsPublic,
-    ChangePasswordIn,
-    EmailIn,
     LoginIn,
     NewSellerIn,
     ProfilePublic,
     ProfileUpdateIn,
-    RefreshIn,
-    ResetPasswordIn,
     SellerAuthPublic,
     SellerBasicPublic,
     SellerIdIn,
@@ -33,21 +29,17 @@ from sellers.schemas import (
     StatusIn,
 )
 from sellers.views import profile_view
-from shared.account_schemas import AccountStatsPublic, PasswordChangedPublic, TokensPublic
+from shared.account_routes import add_password_routes, limited
+from shared.account_schemas import AccountStatsPublic
 from shared.auth import ServiceKey
 from shared.fields import ObjectIdParam
-from shared.ratelimit import rate_limit
-from shared.responses import AUTH_ERRORS, Envelope, Forbidden, MessageEnvelope, error_responses, ok
+from shared.responses import AUTH_ERRORS, Envelope, Forbidden, error_responses, ok
 
 router = APIRouter(prefix="/api/v1")
+add_password_routes(router, base="/sellers", service="sellers", domain=SellersDomain, current=CurrentSeller)
 
-AUTH_LIMIT_MESSAGE = "Too many authentication attempts, please try again later"
 SIGNED_IN = error_responses(*AUTH_ERRORS)
 SIGNED_IN_404 = error_responses(*AUTH_ERRORS, 404)
-
-
-def _limited(scope: str) -> Any:
-    return Depends(rate_limit(f"sellers:{scope}", AUTH_LIMIT_MESSAGE))
 
 
 # accounts
@@ -56,43 +48,16 @@ SIGNUP = {"response_model": Envelope[SellerAuthPublic], "responses": error_respo
 SIGNIN = {"response_model": Envelope[SellerAuthPublic], "responses": error_responses(401, 403, 423, 429)}
 
 
-@router.post("/sellers/signup", dependencies=[_limited("signup")], **SIGNUP)
-@router.post("/sellers/register", dependencies=[_limited("signup")], **SIGNUP)
+@router.post("/sellers/signup", dependencies=[limited("sellers:signup")], **SIGNUP)
+@router.post("/sellers/register", dependencies=[limited("sellers:signup")], **SIGNUP)
 async def signup(body: SignupIn, sellers: SellersDomain) -> Any:
     return ok(await sellers.signup(data=body), "Seller registered successfully", status_code=201)
 
 
-@router.post("/sellers/signin", dependencies=[_limited("signin")], **SIGNIN)
-@router.post("/sellers/login", dependencies=[_limited("signin")], **SIGNIN)
+@router.post("/sellers/signin", dependencies=[limited("sellers:signin")], **SIGNIN)
+@router.post("/sellers/login", dependencies=[limited("sellers:signin")], **SIGNIN)
 async def signin(body: LoginIn, sellers: SellersDomain) -> Any:
     return ok(await sellers.login(email=body.email, password=body.password), "Login successful")
-
-
-@router.post("/sellers/refresh-token", response_model=Envelope[TokensPublic], responses=SIGNED_IN)
-async def refresh_token(body: RefreshIn, sellers: SellersDomain) -> Any:
-    return ok(await sellers.refresh(refresh_token=body.refreshToken), "Token refreshed successfully")
-
-
-@router.post(
-    "/sellers/forgot-password",
-    dependencies=[_limited("forgot-password")],
-    response_model=MessageEnvelope,
-    responses=error_responses(429),
-)
-async def forgot_password(body: EmailIn, sellers: SellersDomain) -> Any:
-    await sellers.forgot_password(email=body.email)
-    return ok(None, "Password reset email sent")
-
-
-@router.post(
-    "/sellers/reset-password",
-    dependencies=[_limited("reset-password")],
-    response_model=MessageEnvelope,
-    responses=error_responses(429),
-)
-async def reset_password(body: ResetPasswordIn, sellers: SellersDomain) -> Any:
-    await sellers.reset_password(token=body.token, new_password=body.newPassword, confirm=body.confirmPassword)
-    return ok(None, "Password reset successfully")
 
 
 # own profile
@@ -113,14 +78,6 @@ async def get_profile_by_id(seller_id: ObjectIdParam, reader: ProfileReader, sel
     if reader.role == "seller" and reader.user_id != seller_id:
         raise Forbidden("Access denied")
     return ok(profile_view(await sellers.get_seller(seller_id=seller_id)), "Profile retrieved successfully")
-
-
-@router.put("/sellers/change-password", response_model=Envelope[PasswordChangedPublic], responses=SIGNED_IN)
-async def change_password(body: ChangePasswordIn, seller: CurrentSeller, sellers: SellersDomain) -> Any:
-    tokens = await sellers.change_password(
-        account=seller, current=body.currentPassword, new_password=body.newPassword, confirm=body.confirmPassword
-    )
-    return ok({"message": "Password changed successfully", **tokens}, "Password changed successfully")
 
 
 # admin

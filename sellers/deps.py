@@ -1,46 +1,27 @@
 """Route dependencies of the sellers service (``Annotated`` aliases).
 
 "A service key wins, else a bearer token of these roles" is :func:`shared.auth.any_of`;
-what is added here is the seller's own check (exists, active, token version current).
+the account checks (exists, active, token version current) are ``shared.account_routes``'.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from sellers.domain import SORTABLE, Sellers
+from shared.account_routes import app_state, reader_of, signed_in
 from shared.accounts import account_list_params
-from shared.auth import BearerClaims, Principal, any_of, require_role
-from shared.store import Document
+from shared.auth import Principal, any_of, require_role
 
+SellersDomain = Annotated[Sellers, Depends(app_state("sellers"))]
 
-async def _sellers(request: Request) -> Sellers:
-    return request.app.state.sellers
-
-
-SellersDomain = Annotated[Sellers, Depends(_sellers)]
-
-
-async def _current_seller(claims: BearerClaims, sellers: SellersDomain) -> Document:
-    return await sellers.authenticate(claims=claims)
-
-
-CurrentSeller = Annotated[Document, Depends(_current_seller)]
+CurrentSeller = signed_in(SellersDomain)
 """The signed-in, active seller whose token version is current."""
 
-
-async def _profile_reader(
-    caller: Annotated[Principal, Depends(any_of(roles=("admin", "seller")))], sellers: SellersDomain
-) -> Principal:
-    """Service key, admin bearer (claims only) or the seller itself (4.8)."""
-    if caller.role == "seller":
-        await sellers.authenticate(claims=caller.claims)
-    return caller
-
-
-ProfileReader = Annotated[Principal, Depends(_profile_reader)]
+ProfileReader = reader_of(SellersDomain, role="seller")
+"""Service key, admin bearer (claims only) or the seller itself (4.8)."""
 
 AdminOrService = Annotated[Principal, Depends(any_of(roles=("admin",)))]
 """Service key (wins when present) or an admin bearer checked by its claims only (4.10)."""

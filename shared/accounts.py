@@ -261,6 +261,10 @@ class AccountRepository:
         self.accounts: Collection = store.collection(collection)
         self.refresh_tokens = RefreshTokens(store.collection("refresh_tokens"))
 
+    async def create_indexes(self) -> None:
+        """The indexes every account collection needs (services add their own)."""
+        await self.create_account_indexes(())
+
     async def create_account_indexes(self, fields: Iterable[str]) -> None:
         await self.accounts.create_index("email", unique=True)
         for name in fields:
