@@ -24,9 +24,7 @@ from customer.schemas import (
     CustomerPublic,
     CustomerVerifyPublic,
     DeactivateIn,
-    EmailIn,
     EmailVerifiedPublic,
-    LoginIn,
     OrderStatsIn,
     OrderStatsPublic,
     ProfileUpdateIn,
@@ -34,7 +32,7 @@ from customer.schemas import (
 )
 from customer.views import customer_view
 from shared.account_routes import add_password_routes, limited
-from shared.account_schemas import AccountStatsPublic, MessagePublic
+from shared.account_schemas import AccountStatsPublic, EmailIn, LoginIn, MessagePublic
 from shared.auth import ServiceKey
 from shared.fields import ObjectIdParam
 from shared.responses import AUTH_ERRORS, Envelope, Forbidden, MessageEnvelope, error_responses, ok

@@ -11,19 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.account_schemas import (
-    AccountVerifyPublic,
-    Body,
-    ChangePasswordIn,
-    EmailIn,
-    LoginIn,
-    Public,
-    RefreshIn,
-    ResetPasswordIn,
-    TokensPublic,
-    id_body,
-    id_list_body,
-)
+from shared.account_schemas import AccountVerifyPublic, Body, Public, TokensPublic, id_body, id_list_body
 from shared.fields import (
     PHONE_RE,
     POSTAL_RE,
@@ -248,8 +236,6 @@ class OrderStatsIn(Body):
 
 CustomerIdIn = id_body("customerId")
 CustomerIdsIn = id_list_body("customerIds")
-
-__all__ = ["ChangePasswordIn", "EmailIn", "LoginIn", "RefreshIn", "ResetPasswordIn"]
 
 
 # Answers (contract §2.4)

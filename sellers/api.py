@@ -1,8 +1,6 @@
-"""HTTP routes of the sellers service: parse, call the domain, wrap the answer.
-
-Every route declares what it answers (``response_model``) and every status it can answer
-(``responses``); the answers themselves go out through ``ok()`` unchanged.
-"""
+"""Sellers routes (contract §3): each one parses, calls ``Sellers`` and wraps its answer in
+the envelope. Documented with its answer model and error statuses; the token refresh and
+password routes come from ``shared.account_routes``."""
 
 from __future__ import annotations
 
@@ -13,7 +11,6 @@ from fastapi import APIRouter
 from sellers.deps import AdminBearer, AdminOrService, CurrentSeller, ProfileReader, SellerListQuery, SellersDomain
 from sellers.schemas import (
     AdminDetailsPublic,
-    LoginIn,
     NewSellerIn,
     ProfilePublic,
     ProfileUpdateIn,
@@ -30,7 +27,7 @@ from sellers.schemas import (
 )
 from sellers.views import profile_view
 from shared.account_routes import add_password_routes, limited
-from shared.account_schemas import AccountStatsPublic
+from shared.account_schemas import AccountStatsPublic, LoginIn
 from shared.auth import ServiceKey
 from shared.fields import ObjectIdParam
 from shared.responses import AUTH_ERRORS, Envelope, Forbidden, error_responses, ok

@@ -14,19 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from shared.account_schemas import (
-    AccountVerifyPublic,
-    Body,
-    ChangePasswordIn,
-    EmailIn,
-    LoginIn,
-    Public,
-    RefreshIn,
-    ResetPasswordIn,
-    TokensPublic,
-    id_body,
-    id_list_body,
-)
+from shared.account_schemas import AccountVerifyPublic, Body, Public, TokensPublic, id_body, id_list_body
 from shared.fields import (
     POSTAL_RE,
     check_date,
@@ -359,8 +347,6 @@ class StatusIn(Body):
 
 SellerIdIn = id_body("sellerId")
 SellerIdsIn = id_list_body("sellerIds")
-
-__all__ = ["ChangePasswordIn", "EmailIn", "LoginIn", "RefreshIn", "ResetPasswordIn"]
 
 
 # Answers (contract §2.4, 4.13, 4.15)

@@ -8,6 +8,7 @@ answer says "<Label> is required" in the contracts' words.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -117,6 +118,25 @@ class ChangePasswordIn(Body):
 # itself (pydantic lets any other exception than ValueError through) instead of a field error.
 
 
+def _id_model(field: str, annotation: Any, check: Callable[[Any], Any], doc: str, **constraints: Any) -> type[Body]:
+    """A body with the one required ``field`` whose raw value ``check`` converts (or refuses)."""
+
+    def require(cls: type[Body], data: Any) -> Any:
+        return with_required(data, (field,))
+
+    model = create_model(
+        f"{field[0].upper()}{field[1:]}In",
+        __base__=Body,
+        __doc__=doc,
+        __validators__={
+            "require": model_validator(mode="before")(classmethod(require)),
+            "check": field_validator(field, mode="before")(classmethod(lambda cls, value: check(value))),
+        },
+        **{field: (annotation, Field(**constraints))},
+    )
+    return model
+
+
 def id_list_body(field: str, *, max_items: int = 100) -> type[Body]:
     """The ``service/bulk`` body: ``{<field>: [ObjectId, …]}`` of at most ``max_items``.
 
@@ -125,52 +145,26 @@ def id_list_body(field: str, *, max_items: int = 100) -> type[Body]:
     error "<field> cannot contain more than <n> ids".
     """
 
-    def check(cls: type[Body], value: Any) -> Any:
+    def check(value: Any) -> Any:
         if not isinstance(value, list):
             raise BadRequest(f"{field} array is required")
         if len(value) > max_items:
             raise ValidationFailed.field(field, f"{field} cannot contain more than {max_items} ids")
         return [object_id(item) for item in value]
 
-    def require(cls: type[Body], data: Any) -> Any:
-        return with_required(data, (field,))
-
-    model = create_model(
-        f"{field[0].upper()}{field[1:]}In",
-        __base__=Body,
-        __validators__={
-            "require": model_validator(mode="before")(classmethod(require)),
-            "check": field_validator(field, mode="before")(classmethod(check)),
-        },
-        **{field: (list[ObjectIdStr], Field(max_length=max_items))},
-    )
-    model.__doc__ = f"``{field}``: up to {max_items} ids."
-    return model
+    return _id_model(field, list[ObjectIdStr], check, f"``{field}``: up to {max_items} ids.", max_length=max_items)
 
 
 def id_body(field: str) -> type[Body]:
     """The ``service/verify`` body: ``{<field>: ObjectId}``; missing or empty → 400
     "<field> is required", malformed → 400 "Invalid ID format"."""
 
-    def check(cls: type[Body], value: Any) -> Any:
+    def check(value: Any) -> Any:
         if not value:
             raise BadRequest(f"{field} is required")
         return object_id(value)
 
-    def require(cls: type[Body], data: Any) -> Any:
-        return with_required(data, (field,))
-
-    model = create_model(
-        f"{field[0].upper()}{field[1:]}In",
-        __base__=Body,
-        __validators__={
-            "require": model_validator(mode="before")(classmethod(require)),
-            "check": field_validator(field, mode="before")(classmethod(check)),
-        },
-        **{field: (ObjectIdStr, ...)},
-    )
-    model.__doc__ = f"``{field}``: one id."
-    return model
+    return _id_model(field, ObjectIdStr, check, f"``{field}``: one id.")
 
 
 # What account routes answer (``response_model=Envelope[...]``; documents only, the routes
