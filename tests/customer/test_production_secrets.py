@@ -42,6 +42,8 @@ def test_notifications_secret_checked_where_a_service_has_it():
 
     with pytest.raises(ValidationError, match="NOTIFICATIONS_SECRET"):
         WithSecret(_env_file=None, ENV="production", JWT_SECRET=STRONG, SERVICE_KEY=STRONG)
-    ok = WithSecret(_env_file=None, ENV="production", JWT_SECRET=STRONG, SERVICE_KEY=STRONG, NOTIFICATIONS_SECRET=STRONG)
+    ok = WithSecret(
+        _env_file=None, ENV="production", JWT_SECRET=STRONG, SERVICE_KEY=STRONG, NOTIFICATIONS_SECRET=STRONG
+    )
     assert weak_production_secrets(ok) == []
     assert weak_secret("dev-notifications-secret-change-me")  # its development default is refused too
