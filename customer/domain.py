@@ -65,7 +65,7 @@ class Customers(AccountService):
     def __init__(self, *, repo: CustomerRepository, outbox: Outbox, settings: CustomerSettings) -> None:
         super().__init__(repo=repo, outbox=outbox, settings=settings, rules=RULES)
 
-    def list_view(self, account: Document) -> dict[str, Any]:
+    def list_view(self, *, account: Document) -> dict[str, Any]:
         return customer_view(account)
 
     # registration and sign-in
@@ -99,7 +99,7 @@ class Customers(AccountService):
             "deletedAt": None,
         }
         customer = await self.register_account(doc=doc, emails=("welcome_customer", "email_verification"))
-        tokens = await self.tokens.issue(customer)
+        tokens = await self.tokens.issue(account=customer)
         return {"customer": customer_view(customer), **tokens}
 
     async def login(self, *, email: str, password: str) -> dict[str, Any]:
@@ -142,7 +142,7 @@ class Customers(AccountService):
         if deleted:
             fields["deletedAt"] = now
         updated = await self.repo.close(customer_id, fields)
-        await self.on_token_version_bump(customer_id)
+        await self.on_token_version_bump(account_id=customer_id)
         return updated
 
     async def set_status(self, *, customer_id: str, active: bool) -> dict[str, Any]:
@@ -303,10 +303,10 @@ class Customers(AccountService):
 
     # emails (built at send time by AccountService.build_email)
 
-    async def email_data(self, template: str, account: Document) -> dict[str, Any] | None:
+    async def email_data(self, *, template: str, account: Document) -> dict[str, Any] | None:
         data: dict[str, Any] = {"customer_name": f"{account['firstName']} {account['lastName']}"}
         if template == "welcome_customer":
-            data["login_url"] = self.front_url("/customer/login")
+            data["login_url"] = self.front_url(path="/customer/login")
         elif template == "email_verification":
             if account.get("isVerified"):
                 return None
@@ -315,9 +315,11 @@ class Customers(AccountService):
                 purpose="emailVerification",
                 ttl_seconds=self.settings.VERIFICATION_TOKEN_TTL_SECONDS,
             )
-            data.update(verification_link=self.front_url(f"/customer/verify-email/{token}"), expiry_time="24 hours")
+            data.update(
+                verification_link=self.front_url(path=f"/customer/verify-email/{token}"), expiry_time="24 hours"
+            )
         elif template == "password_reset":
-            data.update(reset_link=await self.reset_link(account), expiry_time="1 hour")
+            data.update(reset_link=await self.reset_link(account=account), expiry_time="1 hour")
         return data
 
 

@@ -33,5 +33,5 @@ def create_app(
         state_name="sellers",
         store=store,
         transports=transports,
-        handlers=lambda sellers: {SELLER_STATUS_KIND: sellers.build_seller_status},  # type: ignore[attr-defined]
+        handlers=lambda sellers: {SELLER_STATUS_KIND: lambda row: sellers.build_seller_status(row=row)},  # type: ignore[attr-defined]
     )

@@ -99,13 +99,13 @@ class Sellers(AccountService):
     ) -> None:
         super().__init__(repo=repo, outbox=outbox, settings=settings, rules=rules_for(settings), clock=clock)
 
-    def list_view(self, account: Document) -> dict[str, Any]:
+    def list_view(self, *, account: Document) -> dict[str, Any]:
         return seller_view(account)
 
-    async def on_token_version_bump(self, account_id: str) -> None:
+    async def on_token_version_bump(self, *, account_id: str) -> None:
         """Refresh tokens revoked, and products told the new token version (it checks
         seller tokens itself), through the same outbox row as the active state."""
-        await super().on_token_version_bump(account_id)
+        await super().on_token_version_bump(account_id=account_id)
         await self.queue(kind=SELLER_STATUS_KIND, dedupe_key=_status_key(account_id), payload={"sellerId": account_id})
 
     # signup and admin create
@@ -114,7 +114,7 @@ class Sellers(AccountService):
         """Create the seller and its business in one insert with the welcome queued; issue tokens."""
         check_confirmation(data.password, data.confirmPassword)
         seller = await self.register_account(doc=await self._new_seller(data), emails=("welcome_seller",))
-        tokens = await self.tokens.issue(seller)
+        tokens = await self.tokens.issue(account=seller)
         return {**profile_view(seller), **tokens}
 
     async def create(self, *, data: NewSellerIn) -> dict[str, Any]:
@@ -319,7 +319,7 @@ class Sellers(AccountService):
 
     # outbox handlers
 
-    async def email_data(self, template: str, account: Document) -> dict[str, Any] | None:
+    async def email_data(self, *, template: str, account: Document) -> dict[str, Any] | None:
         name = f"{account['firstName']} {account['lastName']}"
         if template == "welcome_seller":
             business_name = (account.get("business") or {}).get("businessName")
@@ -328,19 +328,19 @@ class Sellers(AccountService):
                 "sellerName": name,
                 "business_name": business_name,
                 "businessName": business_name,
-                "login_url": self.front_url("/seller/login"),
-                "dashboard_url": self.front_url("/seller/dashboard"),
+                "login_url": self.front_url(path="/seller/login"),
+                "dashboard_url": self.front_url(path="/seller/dashboard"),
             }
         if template == "password_reset":
             return {
                 "customer_name": name,
                 "seller_name": name,
-                "reset_link": await self.reset_link(account),
+                "reset_link": await self.reset_link(account=account),
                 "expiry_time": "1 hour",
             }
         raise ValueError(f"unknown email template {template!r}")
 
-    async def build_seller_status(self, row: Mapping[str, Any]) -> OutboxRequest | None:
+    async def build_seller_status(self, *, row: Mapping[str, Any]) -> OutboxRequest | None:
         """Tell products the seller's current ``isActive`` and ``tokenVersion``, read now
         (outbox handler)."""
         seller = await self.repo.get(row["payload"]["sellerId"])

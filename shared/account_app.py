@@ -40,8 +40,8 @@ def create_account_app(
     repo = repository(store)
     outbox = Outbox(store, clients, poll_seconds=settings.OUTBOX_POLL_SECONDS)
     accounts = domain(repo=repo, outbox=outbox, settings=settings)
-    outbox.register(EMAIL_KIND, accounts.build_email)
-    outbox.register(MEDIA_KIND, accounts.build_media_mark_used)
+    outbox.register(EMAIL_KIND, lambda row: accounts.build_email(row=row))
+    outbox.register(MEDIA_KIND, lambda row: accounts.build_media_mark_used(row=row))
     for kind, handler in (handlers(accounts) if handlers else {}).items():
         outbox.register(kind, handler)
 

@@ -153,7 +153,7 @@ class AccountTokens:
             raise Forbidden(ACCOUNT_DEACTIVATED)
         if claims.get("ver") != account.get("tokenVersion", 0):
             raise Unauthorized(INVALID_REFRESH)
-        return await self.issue(account)
+        return await self.issue(account=account)
 
 
 def account_list_query(params: Mapping[str, str], *, sortable: Iterable[str]) -> dict[str, Any]:
@@ -431,20 +431,20 @@ class AccountService:
         self.clock = clock
         self.tokens = AccountTokens(settings, repo.refresh_tokens, role=rules.role)
 
-    def now(self, delta: timedelta | None = None) -> str:
+    def now(self, *, delta: timedelta | None = None) -> str:
         return iso(self.clock() + delta if delta else self.clock())
 
     # hooks
 
-    def list_view(self, account: Document) -> dict[str, Any]:
+    def list_view(self, *, account: Document) -> dict[str, Any]:
         """How one account is answered in the admin list."""
         raise NotImplementedError
 
-    async def email_data(self, template: str, account: Document) -> dict[str, Any] | None:
+    async def email_data(self, *, template: str, account: Document) -> dict[str, Any] | None:
         """The ``data`` of an email of ``template`` for ``account``; None sends nothing."""
         raise NotImplementedError
 
-    async def on_token_version_bump(self, account_id: str) -> None:
+    async def on_token_version_bump(self, *, account_id: str) -> None:
         """After a password change or reset, or a deactivation: refresh tokens are revoked.
         Sellers also tell products (their tokens are checked there)."""
         await self.repo.refresh_tokens.revoke_all(account_id)
@@ -453,11 +453,11 @@ class AccountService:
 
     async def authenticate(self, *, claims: Mapping[str, Any]) -> Document:
         """The account behind verified access-token ``claims``: role → exists → active → ``ver``."""
-        return await self.tokens.authenticate(claims, self.repo.get)
+        return await self.tokens.authenticate(claims=claims, load=self.repo.get)
 
     async def refresh(self, *, refresh_token: str) -> dict[str, str]:
         """Rotate a refresh token: only the first presenter of a live ``jti`` gets new tokens."""
-        return await self.tokens.rotate(refresh_token, self.repo.get)
+        return await self.tokens.rotate(refresh_token=refresh_token, load=self.repo.get)
 
     async def get_account(self, *, account_id: str) -> Document:
         account = await self.repo.get(account_id)
@@ -521,7 +521,7 @@ class AccountService:
         if updated is None:  # a lock set by parallel failures meanwhile wins
             current = await self._existing(account["_id"])
             raise _locked(current.get("lockUntil") or now)
-        return updated, await self.tokens.issue(updated)
+        return updated, await self.tokens.issue(account=updated)
 
     async def _unless_locked(self, account: Document) -> Document:
         """423 while locked; an expired lock is cleared only if nobody changed it since read."""
@@ -546,7 +546,7 @@ class AccountService:
         raise Unauthorized(INVALID_CREDENTIALS)
 
     async def _ensure_lock(self, account_id: str, lockout: Lockout) -> str:
-        until = self.now(timedelta(minutes=lockout.minutes))
+        until = self.now(delta=timedelta(minutes=lockout.minutes))
         await self.repo.lock(account_id, now=self.now(), until=until)
         current = await self.repo.get(account_id)
         return (current or {}).get("lockUntil") or until
@@ -577,7 +577,7 @@ class AccountService:
         )
         if account is None:
             raise BadRequest("Invalid or expired reset token")
-        await self.on_token_version_bump(account["_id"])
+        await self.on_token_version_bump(account_id=account["_id"])
 
     async def change_password(
         self, *, account: Document, current: str, new_password: str, confirm: str
@@ -590,13 +590,13 @@ class AccountService:
         updated = await self.repo.change_password(account["_id"], password_hash=password_hash, now=self.now())
         if updated is None:
             raise Forbidden(ACCOUNT_DEACTIVATED)
-        await self.on_token_version_bump(account["_id"])
-        return await self.tokens.issue(updated)
+        await self.on_token_version_bump(account_id=account["_id"])
+        return await self.tokens.issue(account=updated)
 
     async def new_secret(self, *, account_id: str, purpose: str, ttl_seconds: int) -> str:
         """A fresh single-use token for ``purpose``; only its SHA-256 is stored."""
         token, token_hash = new_secret_token()
-        expires = self.now(timedelta(seconds=ttl_seconds))
+        expires = self.now(delta=timedelta(seconds=ttl_seconds))
         await self.repo.store_secret(account_id, purpose=purpose, token_hash=token_hash, expires=expires)
         return token
 
@@ -615,7 +615,10 @@ class AccountService:
             skip=(page - 1) * limit,
             limit=limit,
         )
-        return {self.rules.list_key: [self.list_view(d) for d in docs], "pagination": pagination(page, limit, total)}
+        return {
+            self.rules.list_key: [self.list_view(account=d) for d in docs],
+            "pagination": pagination(page, limit, total),
+        }
 
     async def stats(self) -> dict[str, int]:
         return await self.repo.counts()
@@ -656,7 +659,7 @@ class AccountService:
     async def queue_media_mark_used(self, *, media_id: str) -> None:
         await self.queue(kind=MEDIA_KIND, dedupe_key=f"media:{media_id}", payload={"mediaId": media_id})
 
-    async def build_email(self, row: Mapping[str, Any]) -> OutboxRequest | None:
+    async def build_email(self, *, row: Mapping[str, Any]) -> OutboxRequest | None:
         """Build an email call at send time from the current account (outbox handler).
 
         No call for an inactive account. A row queued at registration may be read before
@@ -670,7 +673,7 @@ class AccountService:
             return None
         if not account.get("isActive", True):
             return None
-        data = await self.email_data(template, account)
+        data = await self.email_data(template=template, account=account)
         if data is None:
             return None
         name = f"{account['firstName']} {account['lastName']}"
@@ -683,16 +686,16 @@ class AccountService:
             permanent_statuses=NOTIFY_PERMANENT,
         )
 
-    def front_url(self, path: str) -> str:
+    def front_url(self, *, path: str) -> str:
         return f"{self.settings.FRONTEND_URL.rstrip('/')}{path}"
 
-    async def reset_link(self, account: Document) -> str:
+    async def reset_link(self, *, account: Document) -> str:
         ttl = int(getattr(self.settings, "RESET_TOKEN_TTL_SECONDS", 3600))
         token = await self.new_secret(account_id=account["_id"], purpose="passwordReset", ttl_seconds=ttl)
-        return self.front_url(f"{self.rules.reset_path}?token={token}")
+        return self.front_url(path=f"{self.rules.reset_path}?token={token}")
 
     @staticmethod
-    async def build_media_mark_used(row: Mapping[str, Any]) -> OutboxRequest:
+    async def build_media_mark_used(*, row: Mapping[str, Any]) -> OutboxRequest:
         """Mark a profile image or logo used in the media service (outbox handler)."""
         return OutboxRequest(
             service="media", method="POST", path=f"/api/v1/media/mark-used/{row['payload']['mediaId']}", timeout=5.0
