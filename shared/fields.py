@@ -268,3 +268,17 @@ def _no_lone_surrogates(value: str) -> str:
 CleanStr = Annotated[str, AfterValidator(_no_lone_surrogates)]
 """A string with no lone surrogate (``"\\ud800"``); JSON bodies are checked for them as a
 whole by the app factory, this is for values that arrive another way."""
+
+
+def _object_id_param(value: Any) -> Any:
+    from shared.validation import object_id  # the contracts' top-level 400 "Invalid ID format"
+
+    return object_id(value)
+
+
+ObjectIdParam = Annotated[
+    str, BeforeValidator(_object_id_param), WithJsonSchema({"type": "string", "pattern": "^[0-9a-fA-F]{24}$"})
+]
+"""A 24-hex id in a path or query: anything else answers 400 with the top-level message
+``Invalid ID format`` (the contracts' answer for a malformed ``:id``), documented as a
+pattern. The validator raises the shared ``InvalidId`` itself, which pydantic lets through."""
