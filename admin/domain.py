@@ -21,7 +21,7 @@ from admin.settings import AdminSettings
 from shared.accounts import new_secret_token, sha256_hex
 from shared.auth import issue_token
 from shared.outbox import Outbox, OutboxRequest
-from shared.passwords import hash_password, too_long, verify_dummy, verify_password
+from shared.passwords import hash_password, too_long, verify_and_update, verify_dummy
 from shared.store import Document, DuplicateKeyError
 from shared.timeutil import iso, utcnow
 
@@ -336,7 +336,7 @@ class Admins:
         return iso(self.clock() + delta if delta else self.clock())
 
     async def _hash(self, password: str) -> str:
-        return await hash_password(password, rounds=self.settings.BCRYPT_ROUNDS)
+        return await hash_password(password)  # Argon2id (ARCHITECTURE.md "Auth")
 
     # bootstrap and demo data (§5.5)
 
@@ -431,7 +431,7 @@ class Admins:
         """Check the credentials in the contract's order; answer ``{token, admin}``."""
         admin = await self.repo.get_by_email(email)
         if admin is None:
-            await verify_dummy(password, rounds=self.settings.BCRYPT_ROUNDS)
+            await verify_dummy(password)
             raise InvalidCredentials()
         admin_id = admin["_id"]
         now = self._now()
@@ -446,10 +446,13 @@ class Admins:
             lock = admin.get("lockUntil")
             if lock and lock > now:
                 raise AccountLocked(lock)
-        if not await verify_password(password, admin["password"]):
+        matches, new_hash = await verify_and_update(password, admin["password"])
+        if not matches:
             await self._count_failure(admin_id, now=now)
         if not admin.get("isActive", True):
             raise AccountDeactivated()
+        if new_hash is not None:  # a bcrypt hash becomes Argon2id at the next good login
+            await self.repo.replace_hash(admin_id, old=admin["password"], new=new_hash)
         updated = await self.repo.record_login(admin_id, now=now)
         if updated is None:  # parallel failures locked the account meanwhile: the lock wins
             current = await self.repo.get_admin(admin_id)

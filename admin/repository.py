@@ -123,6 +123,11 @@ class AdminRepository:
             stamped_update(set_fields={"loginAttempts": 0, "lockUntil": None, "lastLogin": now}),
         )
 
+    async def replace_hash(self, admin_id: str, *, old: str, new: str) -> None:
+        """Upgrade a password hash to the current scheme, only if it is still ``old`` (a
+        password reset meanwhile wins)."""
+        await self.admins.update_one({"_id": admin_id, "password": old}, stamped_update(set_fields={"password": new}))
+
     async def store_reset_token(self, admin_id: str, *, token_hash: str, expires: str) -> None:
         """Store a new reset-token hash, replacing any earlier one."""
         await self.admins.update_one(

@@ -276,3 +276,19 @@ async def test_inactive_admin_gets_no_reset_email(make_stack):
         answer = await s.client.post(f"{API}/forgot-password", json={"email": "admin1@example.com"})
         assert answer.json()["message"] == "Password reset email sent"
         assert await s.app.state.outbox.rows.count({}) == 0
+
+
+async def test_new_hashes_are_argon2id_and_a_bcrypt_hash_is_upgraded_at_login(make_stack):
+    from shared.passwords import hash_password
+
+    async with make_stack() as s:
+        repo = s.app.state.admins.repo
+        stored = await repo.get_by_email(SUPER[0])
+        assert stored["password"].startswith("$argon2id$")  # the bootstrap admin's new hash
+        legacy = await hash_password(SUPER[1], rounds=4)  # an admin stored by the bcrypt era
+        await repo.replace_hash(stored["_id"], old=stored["password"], new=legacy)
+        assert (await s.login(*SUPER)).status_code == 200
+        upgraded = (await repo.get_by_email(SUPER[0]))["password"]
+        assert upgraded.startswith("$argon2id$")
+        assert (await s.login(*SUPER)).status_code == 200
+        assert (await s.login(SUPER[0], "wrong-password")).status_code == 401

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {
     "ENV": "production",
     "JWT_SECRET": "a-production-secret-of-at-least-32-characters",
-    "SERVICE_KEY": "a-production-service-key",
+    "SERVICE_KEY": "a-production-service-key-of-at-least-32-chars",
 }
 
 
