@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +29,10 @@ class Stack:
     data_dir: Path
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("system")
+@contextmanager
+def running_stack(data_dir: Path) -> Iterator[Stack]:
+    """Every service (and the gateway) as its own process on free ports, data under
+    ``data_dir/<service>``; stopped on exit."""
     ports = {name: free_port() for name in ("gateway", *SERVICES)}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {
@@ -71,3 +73,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("system")) as running:
+        yield running
