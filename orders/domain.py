@@ -205,7 +205,9 @@ class Orders:
         products = await self.products.bulk([i["productId"] for i in cart_items])
         missing = [i for i in cart_items if i["productId"] not in products]
         if missing:
-            parts = [f"{i.get('productName') or i['productId']} (requested: {i['quantity']}, available: 0)" for i in missing]
+            parts = [
+                f"{i.get('productName') or i['productId']} (requested: {i['quantity']}, available: 0)" for i in missing
+            ]
             raise Conflict("Some items are not available: " + ", ".join(parts))
 
         items = []
@@ -234,7 +236,11 @@ class Orders:
                 order_id=order_id,
                 customer_id=customer_id,
                 items=[
-                    {"productId": i["productId"], "quantity": i["quantity"], "unitPrice": from_cents(i["unitPriceCents"])}
+                    {
+                        "productId": i["productId"],
+                        "quantity": i["quantity"],
+                        "unitPrice": from_cents(i["unitPriceCents"]),
+                    }
                     for i in items
                 ],
                 minutes=self.settings.RESERVATION_MINUTES,
@@ -268,7 +274,9 @@ class Orders:
             "shippingAddress": address,
             "notes": body.notes,
             "cancelReason": None,
-            "statusHistory": [{"status": "pending", "at": now, "notes": "Order placed", "by": f"customer:{customer_id}"}],
+            "statusHistory": [
+                {"status": "pending", "at": now, "notes": "Order placed", "by": f"customer:{customer_id}"}
+            ],
             "placedAt": now,
             "confirmedAt": None,
             "shippedAt": None,
@@ -432,6 +440,19 @@ class Orders:
         by_status = await self.repo.count_by_status()
         revenue = await self.repo.revenue_cents(REVENUE_STATUSES)
         return {"total": sum(by_status.values()), "byStatus": by_status, "revenue": from_cents(revenue)}
+
+    async def drain_outbox(self) -> dict[str, int]:
+        """Deliver every due outbox row now; how many were sent, will be retried, failed for good."""
+        tally = {"sent": 0, "retrying": 0, "failed": 0}
+        for key in await self.repo.due_outbox_keys():
+            status = await self.effects.outbox.attempt(key)
+            if status == "sent":
+                tally["sent"] += 1
+            elif status == "failed":
+                tally["failed"] += 1
+            elif status is not None:
+                tally["retrying"] += 1
+        return tally
 
     # background work
 

@@ -164,9 +164,7 @@ class OrdersRepository:
             limit=limit,
         )
 
-    async def list_orders(
-        self, filter: Mapping[str, Any], *, skip: int, limit: int
-    ) -> tuple[list[Document], int]:
+    async def list_orders(self, filter: Mapping[str, Any], *, skip: int, limit: int) -> tuple[list[Document], int]:
         docs = await self.orders.find(filter, sort=[("createdAt", -1), ("_id", -1)], skip=skip, limit=limit)
         return docs, await self.orders.count(filter)
 

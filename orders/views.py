@@ -79,7 +79,12 @@ def order_view(doc: Mapping[str, Any], *, seller_id: str | None = None) -> dict[
     if seller_id is not None:
         items = [i for i in items if i.get("sellerId") == seller_id]
         subtotal = sum(int(i["totalPriceCents"]) for i in items)
-        amounts = {"subtotal": from_cents(subtotal), "tax": 0.0, "shippingFee": 0.0, "totalAmount": from_cents(subtotal)}
+        amounts = {
+            "subtotal": from_cents(subtotal),
+            "tax": 0.0,
+            "shippingFee": 0.0,
+            "totalAmount": from_cents(subtotal),
+        }
     else:
         amounts = {
             "subtotal": from_cents(int(doc.get("subtotalCents", 0))),
