@@ -442,8 +442,10 @@ class Orders:
         return {"total": sum(by_status.values()), "byStatus": by_status, "revenue": from_cents(revenue)}
 
     async def drain_outbox(self) -> dict[str, int]:
-        """Deliver every due outbox row now; how many were sent, will be retried, failed for good."""
+        """Deliver every pending outbox row now (backoff skipped); how many were sent, will be
+        retried, failed for good."""
         tally = {"sent": 0, "retrying": 0, "failed": 0}
+        await self.repo.make_outbox_due()
         for key in await self.repo.due_outbox_keys():
             status = await self.effects.outbox.attempt(key)
             if status == "sent":

@@ -223,6 +223,12 @@ class OrdersRepository:
         docs = await self.outbox.find(filter, sort=[("createdAt", 1), ("_id", 1)], skip=skip, limit=limit)
         return docs, await self.outbox.count(filter)
 
+    async def make_outbox_due(self) -> None:
+        """Every row waiting for its backoff becomes due now (an operator's "retry now")."""
+        await self.outbox.update_many(
+            {"status": "pending", "nextAttemptAt": {"$gt": now_iso()}}, {"$set": {"nextAttemptAt": now_iso()}}
+        )
+
     async def due_outbox_keys(self, *, limit: int = 100) -> list[str]:
         now = now_iso()
         rows = await self.outbox.find(
