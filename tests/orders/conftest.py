@@ -31,7 +31,13 @@ from shared.testing import lifespan_client, running
 KEY = "test-service-key"
 SVC = {"X-Service-Key": KEY}
 API = "/api/v1"
-ADDRESS = {"addressLine1": "123 Main Street", "city": "New York", "state": "NY", "country": "USA", "postalCode": "10001"}
+ADDRESS = {
+    "addressLine1": "123 Main Street",
+    "city": "New York",
+    "state": "NY",
+    "country": "USA",
+    "postalCode": "10001",
+}
 DEAD = "http://127.0.0.1:9"
 
 
@@ -146,7 +152,9 @@ class Shop:
         token, _ = issue_token(self.app.state.settings, subject=user_id, role=role, email=email)  # type: ignore[arg-type]
         return {"Authorization": f"Bearer {token}"}
 
-    async def new_product(self, seller: Account, *, price: float = 10.0, stock: int = 10, name: str | None = None) -> str:
+    async def new_product(
+        self, seller: Account, *, price: float = 10.0, stock: int = 10, name: str | None = None
+    ) -> str:
         body = {"name": name or f"Product {self._next()}", "price": price, "category": "things", "stock": stock}
         response = await self.products.post(f"{API}/products", json=body, headers=seller.headers)
         assert response.status_code == 201, response.text
@@ -208,7 +216,9 @@ async def open_shop(base: Path, *, notifications_settings: dict[str, Any] | None
             NotificationsSettings(**common(base / "notifications", **(notifications_settings or {})))
         )
         links: dict[str, Switch] = {"notifications": Switch(apps["notifications"])}
-        apps["products"] = create_products(ProductsSettings(**common(base / "products", RESERVATION_CLEANUP_SECONDS=3600)))
+        apps["products"] = create_products(
+            ProductsSettings(**common(base / "products", RESERVATION_CLEANUP_SECONDS=3600))
+        )
         links["products"] = Switch(apps["products"])
         apps["customer"] = create_customer(
             CustomerSettings(**common(base / "customer", BCRYPT_ROUNDS=4, RATE_LIMIT_MAX=0, OUTBOX_POLL_SECONDS=3600)),

@@ -146,12 +146,16 @@ async def test_products_slow_answers_504(shop_factory):
 async def test_10_remove_and_clear_are_idempotent(shop, seller, customer):
     product = await shop.new_product(seller)
     await shop.add(customer, product, 1)
-    remove = await shop.orders.request("DELETE", f"{API}/cart/remove", json={"productId": product}, headers=customer.headers)
+    remove = await shop.orders.request(
+        "DELETE", f"{API}/cart/remove", json={"productId": product}, headers=customer.headers
+    )
     assert remove.status_code == 200 and remove.json()["message"] == "Item removed from cart"
     again = await shop.orders.delete(f"{API}/cart/remove", params={"productId": product}, headers=customer.headers)
     assert again.status_code == 200
     stranger = await shop.new_customer()  # no cart at all
-    assert (await shop.orders.delete(f"{API}/cart/remove?productId={product}", headers=stranger.headers)).status_code == 200
+    assert (
+        await shop.orders.delete(f"{API}/cart/remove?productId={product}", headers=stranger.headers)
+    ).status_code == 200
     assert (await shop.orders.delete(f"{API}/cart/clear", headers=stranger.headers)).status_code == 200
     await shop.add(customer, product, 1)
     clear = await shop.orders.delete(f"{API}/cart/clear", headers=customer.headers)
@@ -167,6 +171,8 @@ async def test_concurrent_adds_all_count(shop, seller, customer):
     answers = await asyncio.gather(*(shop.add(customer, product, 1) for _ in range(10)))
     ok = sum(a.status_code == 200 for a in answers)
     assert all(a.status_code in (200, 409) for a in answers)
-    assert all(a.json()["message"] == "Cart was modified concurrently, please retry" for a in answers if a.status_code == 409)
+    assert all(
+        a.json()["message"] == "Cart was modified concurrently, please retry" for a in answers if a.status_code == 409
+    )
     stored = await shop.app.state.repo.get_cart(customer.id)
     assert stored["items"][0]["quantity"] == ok

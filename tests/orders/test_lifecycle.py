@@ -79,7 +79,13 @@ async def test_24_full_path_to_delivered(shop, seller, customer):
     data = response.json()["data"]
     assert data["deliveredAt"] and data["shippedAt"] and data["paymentStatus"] == "paid"
     assert {i["status"] for i in data["items"]} == {"fulfilled"}
-    assert [h["status"] for h in data["statusHistory"]] == ["pending", "confirmed", "processing", "shipped", "delivered"]
+    assert [h["status"] for h in data["statusHistory"]] == [
+        "pending",
+        "confirmed",
+        "processing",
+        "shipped",
+        "delivered",
+    ]
     await shop.settle()
     stats = await shop.customer.get(f"{API}/customers/admin/{customer.id}", headers=SVC)
     assert stats.json()["data"]["totalOrders"] == 1 and stats.json()["data"]["totalSpent"] == data["totalAmount"]
@@ -171,7 +177,11 @@ async def test_30_expired_reservation(shop_factory):
         assert await shop.app.state.orders.fail_expired() == 1
         stored = await shop.app.state.repo.get_order(order["id"])
         assert stored["status"] == "failed"
-        assert stored["statusHistory"][-1] == {**stored["statusHistory"][-1], "by": "system", "notes": "Reservation expired"}
+        assert stored["statusHistory"][-1] == {
+            **stored["statusHistory"][-1],
+            "by": "system",
+            "notes": "Reservation expired",
+        }
         assert {i["status"] for i in stored["items"]} == {"cancelled"}
         assert (await shop.product(product))["reservedStock"] == 0
 
@@ -204,7 +214,9 @@ async def test_cancel_with_products_down_still_answers_200_and_releases_later(sh
     rows = {r["kind"]: r for r in await shop.outbox_rows(order["id"])}
     assert rows["inventory_release"]["status"] == "pending" and rows["inventory_release"]["attempts"] == 1
     shop.links["products"].down = False
-    await shop.app.state.outbox.rows.update_many({"status": "pending"}, {"$set": {"nextAttemptAt": "2000-01-01T00:00:00.000Z"}})
+    await shop.app.state.outbox.rows.update_many(
+        {"status": "pending"}, {"$set": {"nextAttemptAt": "2000-01-01T00:00:00.000Z"}}
+    )
     drained = await shop.orders.post(f"{API}/service/outbox/drain", headers=SVC)
     assert drained.status_code == 200 and drained.json()["data"]["sent"] >= 1
     assert (await shop.product(product))["stock"] == 5

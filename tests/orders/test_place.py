@@ -100,7 +100,9 @@ async def test_16_stock_lowered_after_adding(shop, seller, customer):
     assert lowered.status_code == 200, lowered.text
     response = await shop.place(customer)
     assert response.status_code == 409
-    assert response.json()["message"] == "Some items are not available: Wireless Headphones (requested: 10, available: 5)"
+    assert (
+        response.json()["message"] == "Some items are not available: Wireless Headphones (requested: 10, available: 5)"
+    )
     assert await shop.order_count() == 0
     cart = await shop.app.state.repo.get_cart(customer.id)
     assert cart["items"][0]["quantity"] == 10
