@@ -140,7 +140,8 @@ class Shop:
             "firstName": "John", "lastName": "Doe", "email": f"seller{n}@example.com", "password": "secret123",
             "confirmPassword": "secret123", "phone": "1234567890", "businessName": f"Shop {n}",
             "businessType": "individual", "businessDescription": "Things",
-            "address": {"street": "1 Market St", "city": "Boston", "state": "MA", "country": "USA", "postalCode": "02101"},
+            "address": {"street": "1 Market St", "city": "Boston", "state": "MA", "country": "USA",
+                        "postalCode": "02101"},
         }  # fmt: skip
         response = await self.sellers.post(f"{API}/sellers/signup", json=body)
         assert response.status_code == 201, response.text
