@@ -133,9 +133,12 @@ async def run(args: argparse.Namespace, urls: dict[str, str], pids: dict[str, in
 
         async def add(headers: dict[str, str], product_id: str) -> float:
             t = time.perf_counter()
-            async with semaphore, session.post(
-                f"{gw}/api/orders/cart/add", json={"productId": product_id, "quantity": 1}, headers=headers
-            ) as response:
+            async with (
+                semaphore,
+                session.post(
+                    f"{gw}/api/orders/cart/add", json={"productId": product_id, "quantity": 1}, headers=headers
+                ) as response,
+            ):
                 await response.read()
                 assert response.status in (200, 409), (response.status, await response.text())
             return time.perf_counter() - t
@@ -176,7 +179,8 @@ async def run(args: argparse.Namespace, urls: dict[str, str], pids: dict[str, in
             oversold += max(0, placed_units[product_id] - args.stock)
             if state["reservedStock"] + state["soldStock"] != placed_units[product_id]:
                 inconsistent += 1
-            if state["reservedStock"] + state["soldStock"] + state["stock"] != state["totalStock"] or state["stock"] < 0:
+            counted = state["reservedStock"] + state["soldStock"] + state["stock"]
+            if counted != state["totalStock"] or state["stock"] < 0:
                 inconsistent += 1
 
         placed = outcomes[201]
