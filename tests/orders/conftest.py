@@ -132,7 +132,20 @@ class Shop:
         return Account(data["customer"]["id"], {"Authorization": f"Bearer {data['token']}"}, body["email"])
 
     async def new_customers(self, count: int) -> list[Account]:
-        return list(await asyncio.gather(*(self.new_customer() for _ in range(count))))
+        """``count`` customers written straight into the customer service's store (no password
+        hashing: a race test needs many buyers fast), each with an access token."""
+        from shared.store import new_id
+        from shared.timeutil import now_iso
+
+        accounts, docs = [], []
+        for _ in range(count):
+            n, customer_id = self._next(), new_id()
+            email = f"buyer{n}@example.com"
+            docs.append({"_id": customer_id, "firstName": "Buyer", "lastName": f"No{n}", "email": email,
+                         "passwordHash": "-", "isActive": True, "tokenVersion": 0, "createdAt": now_iso()})  # fmt: skip
+            accounts.append(Account(customer_id, self.token("customer", customer_id, email), email))
+        await self.apps["customer"].state.store.collection("customers").insert_many(docs)
+        return accounts
 
     async def new_seller(self) -> Account:
         n = self._next()
@@ -165,6 +178,15 @@ class Shop:
         response = await self.products.get(f"{API}/products/{product_id}", headers=SVC)
         assert response.status_code == 200, response.text
         return response.json()["data"]
+
+    async def fill_cart(self, customer: Account, product_id: str, quantity: int) -> None:
+        """Put one line into the cart through the repository (setup for races, not under test)."""
+        repo = self.app.state.repo
+        cart = await repo.get_or_create_cart(customer.id)
+        item = {"productId": product_id, "sellerId": None, "productName": None, "productImage": None,
+                "priceCents": 0, "availableStock": 0, "quantity": quantity,
+                "addedAt": None, "updatedAt": None}  # fmt: skip
+        assert await repo.replace_cart_items(cart, [item]) is not None
 
     async def add(self, customer: Account, product_id: str, quantity: int = 1) -> httpx.Response:
         return await self.orders.post(
@@ -210,7 +232,13 @@ class Shop:
 
 
 @asynccontextmanager
-async def open_shop(base: Path, *, notifications_settings: dict[str, Any] | None = None, **overrides: Any):
+async def open_shop(
+    base: Path,
+    *,
+    notifications_settings: dict[str, Any] | None = None,
+    products_settings: dict[str, Any] | None = None,
+    **overrides: Any,
+):
     async with AsyncExitStack() as stack:
         apps: dict[str, Any] = {}
         apps["notifications"] = create_notifications(
@@ -218,7 +246,9 @@ async def open_shop(base: Path, *, notifications_settings: dict[str, Any] | None
         )
         links: dict[str, Switch] = {"notifications": Switch(apps["notifications"])}
         apps["products"] = create_products(
-            ProductsSettings(**common(base / "products", RESERVATION_CLEANUP_SECONDS=3600))
+            ProductsSettings(
+                **common(base / "products", **{"RESERVATION_CLEANUP_SECONDS": 3600, **(products_settings or {})})
+            )
         )
         links["products"] = Switch(apps["products"])
         apps["customer"] = create_customer(

@@ -1,7 +1,8 @@
-"""SIGKILL while placements run: the real ``python -m orders`` process (with real products and
-customer processes) killed repeatedly mid-traffic. Every order answered 201 exists after the
-restart; reservations left behind by killed requests expire, and once the expiry has run no
-stock stays reserved."""
+"""SIGKILL while placements run: the real ``python -m orders`` process killed twice
+mid-traffic and restarted on the same data. Every order answered 201 exists after the
+restart; reservations left behind by killed requests belong to an order or expire, and once
+the expiry has run no stock stays reserved. Products and customer are the real apps, served
+on loopback ports by the test process (so only orders pays the start-up cost)."""
 
 from __future__ import annotations
 
@@ -16,27 +17,22 @@ from pathlib import Path
 
 import httpx
 
-from shared.auth import issue_token
-from shared.settings import ServiceSettings
 from shared.testing import free_port
+from tests.orders.conftest import ADDRESS, KEY, SVC
+from tests.orders.test_gateway import served
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "sigkill-test-key"
-SVC = {"X-Service-Key": KEY}
-ADDRESS = {"addressLine1": "1 Main St", "city": "Austin", "state": "TX", "country": "USA", "postalCode": "73301"}
 
 
-def start(name: str, port: int, data_dir: Path, log: Path, **env: str) -> subprocess.Popen:
-    environment = {
-        **os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port), "HOST": "127.0.0.1", "DATA_DIR": str(data_dir),
-        "SERVICE_KEY": KEY, "LOG_LEVEL": "warning", "BCRYPT_ROUNDS": "4", "RATE_LIMIT_MAX": "0", **env,
-    }  # fmt: skip
+def start(port: int, data_dir: Path, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port), "HOST": "127.0.0.1",
+                   "DATA_DIR": str(data_dir), "SERVICE_KEY": KEY, "LOG_LEVEL": "warning", **env}  # fmt: skip
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", name], cwd=ROOT, env=environment, stdout=out, stderr=out)
+        return subprocess.Popen([sys.executable, "-m", "orders"], cwd=ROOT, env=environment, stdout=out, stderr=out)
 
 
 def wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()[-2000:]
         try:
@@ -45,7 +41,7 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise AssertionError(f"{url} did not start: {log.read_text()[-2000:]}")
+    raise AssertionError(f"orders did not start: {log.read_text()[-2000:]}")
 
 
 def kill(process: subprocess.Popen) -> None:
@@ -54,99 +50,71 @@ def kill(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-async def test_sigkill_during_placements_loses_no_answered_order(tmp_path):
-    ports = {name: free_port() for name in ("orders", "products", "customer")}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    dead = f"http://127.0.0.1:{free_port()}"
-    links = {"PRODUCTS_SERVICE_URL": urls["products"], "CUSTOMER_SERVICE_URL": urls["customer"],
-             "NOTIFICATIONS_SERVICE_URL": dead, "SELLERS_SERVICE_URL": dead, "MEDIA_SERVICE_URL": dead}  # fmt: skip
-    orders_env = {**links, "RESERVATION_MINUTES": "0.05", "PENDING_GRACE_SECONDS": "0", "EXPIRY_TASK_SECONDS": "0.3",
-                  "OUTBOX_POLL_SECONDS": "60"}  # fmt: skip
-    logs = {name: tmp_path / f"{name}.log" for name in ports}
-    peers = {
-        "products": start("products", ports["products"], tmp_path / "products", logs["products"],
-                          RESERVATION_CLEANUP_SECONDS="0.3", **links),
-        "customer": start("customer", ports["customer"], tmp_path / "customer", logs["customer"], **links),
-    }  # fmt: skip
-    orders = start("orders", ports["orders"], tmp_path / "orders", logs["orders"], **orders_env)
-    try:
-        for name in ("products", "customer", "orders"):
-            wait_healthy(urls[name], peers.get(name, orders), logs[name])
-        settings = ServiceSettings(_env_file=None)
-        seller_token, _ = issue_token(settings, subject="f" * 24, role="seller", email="s@example.com")
-        async with httpx.AsyncClient(timeout=10) as http:
-            product_ids = []
-            for n in range(3):
-                made = await http.post(
-                    f"{urls['products']}/api/v1/products",
-                    json={"name": f"Item {n}", "price": 5, "category": "things", "stock": 10_000},
-                    headers={"Authorization": f"Bearer {seller_token}"},
-                )
-                assert made.status_code == 201, made.text
-                product_ids.append(made.json()["data"]["id"])
-            customers = []
-            for n in range(8):
-                body = {"firstName": "Kim", "lastName": "Lee", "email": f"k{n}@example.com", "password": "secret123"}
-                registered = await http.post(f"{urls['customer']}/api/v1/customers/register", json=body)
-                assert registered.status_code == 201, registered.text
-                customers.append({"Authorization": f"Bearer {registered.json()['data']['token']}"})
+async def test_sigkill_during_placements_loses_no_answered_order(tmp_path, shop_factory):
+    async with shop_factory(products_settings={"RESERVATION_CLEANUP_SECONDS": 0.3}) as shop:
+        seller = await shop.new_seller()
+        product_ids = [await shop.new_product(seller, price=5, stock=10_000) for _ in range(3)]
+        buyers = [c.headers for c in await shop.new_customers(8)]
+        async with served(shop.apps["products"]) as products_url, served(shop.apps["customer"]) as customer_url:
+            port, dead = free_port(), f"http://127.0.0.1:{free_port()}"
+            base = f"http://127.0.0.1:{port}"
+            env = {
+                "PRODUCTS_SERVICE_URL": products_url, "CUSTOMER_SERVICE_URL": customer_url,
+                "NOTIFICATIONS_SERVICE_URL": dead, "SELLERS_SERVICE_URL": dead, "RESERVATION_MINUTES": "0.05",
+                "PENDING_GRACE_SECONDS": "0", "EXPIRY_TASK_SECONDS": "0.3", "OUTBOX_POLL_SECONDS": "60",
+            }  # fmt: skip
+            log = tmp_path / "orders.log"
+            process = start(port, tmp_path / "orders", log, env)
+            try:
+                await asyncio.to_thread(wait_healthy, base, process, log)
+                answered: set[str] = set()
+                stop = asyncio.Event()
+                keys = itertools.count()
 
-            answered: dict[str, str] = {}
-            stop = asyncio.Event()
-            keys = itertools.count()
+                async with httpx.AsyncClient(base_url=f"{base}/api/v1", timeout=10) as http:
 
-            async def shopper(headers: dict[str, str], n: int) -> None:
-                base = f"{urls['orders']}/api/v1"
-                while not stop.is_set():
-                    try:
-                        await http.post(
-                            f"{base}/cart/add", json={"productId": product_ids[n % 3], "quantity": 1}, headers=headers
-                        )
-                        key = f"k-{next(keys)}"
-                        placed = await http.post(
-                            f"{base}/orders/place", json={"shippingAddress": ADDRESS},
-                            headers={**headers, "Idempotency-Key": key},
-                        )  # fmt: skip
-                        if placed.status_code == 201:
-                            answered[placed.json()["data"]["id"]] = key
-                    except httpx.HTTPError:
-                        await asyncio.sleep(0.05)
+                    async def shopper(headers: dict[str, str], n: int) -> None:
+                        while not stop.is_set():
+                            try:
+                                item = {"productId": product_ids[n % 3], "quantity": 1}
+                                await http.post("/cart/add", json=item, headers=headers)
+                                placed = await http.post(
+                                    "/orders/place", json={"shippingAddress": ADDRESS},
+                                    headers={**headers, "Idempotency-Key": f"k-{next(keys)}"},
+                                )  # fmt: skip
+                                if placed.status_code == 201:
+                                    answered.add(placed.json()["data"]["id"])
+                            except httpx.HTTPError:
+                                await asyncio.sleep(0.05)
 
-            workers = [asyncio.create_task(shopper(h, n)) for n, h in enumerate(customers)]
-            for _round in range(2):  # two kills mid-traffic (each restart costs seconds of imports)
-                await asyncio.sleep(1.0)
-                kill(orders)
-                await asyncio.sleep(0.2)
-                orders = start("orders", ports["orders"], tmp_path / "orders", logs["orders"], **orders_env)
-                await asyncio.to_thread(wait_healthy, urls["orders"], orders, logs["orders"])
-            await asyncio.sleep(0.5)
-            stop.set()
-            await asyncio.gather(*workers)
+                    workers = [asyncio.create_task(shopper(h, n)) for n, h in enumerate(buyers)]
+                    for _ in range(2):  # two kills mid-traffic (each restart costs the imports)
+                        await asyncio.sleep(1.0)
+                        kill(process)
+                        process = start(port, tmp_path / "orders", log, env)
+                        await asyncio.to_thread(wait_healthy, base, process, log)
+                    await asyncio.sleep(0.5)
+                    stop.set()
+                    await asyncio.gather(*workers)
 
-            assert len(answered) >= 5, f"too few placements got through: {len(answered)}"
-            for order_id in answered:
-                found = await http.get(f"{urls['orders']}/api/v1/orders/{order_id}", headers=SVC)
-                assert found.status_code == 200, (order_id, found.text)
+                    assert len(answered) >= 5, f"too few placements got through: {len(answered)}"
+                    for order_id in answered:
+                        found = await http.get(f"/orders/{order_id}", headers=SVC)
+                        assert found.status_code == 200, (order_id, found.text)
 
-            # Every reservation belongs to an order or expires: once the expiry ran, nothing stays reserved.
-            deadline = time.monotonic() + 20
-            while True:
-                states = [
-                    (await http.get(f"{urls['products']}/api/v1/products/{p}", headers=SVC)).json()["data"]
-                    for p in product_ids
-                ]
-                pending = await http.get(
-                    f"{urls['orders']}/api/v1/admin/orders", params={"status": "pending"}, headers=SVC
-                )
-                if all(s["reservedStock"] == 0 for s in states) and pending.json()["data"]["pagination"]["total"] == 0:
-                    break
-                assert time.monotonic() < deadline, (states, pending.json()["data"]["pagination"])
-                await asyncio.sleep(0.3)
-            for state in states:
-                assert state["stock"] + state["soldStock"] == state["totalStock"] == 10_000
-            failed = await http.get(f"{urls['orders']}/api/v1/admin/orders", params={"status": "failed"}, headers=SVC)
-            assert failed.json()["data"]["pagination"]["total"] >= len(answered)
-    finally:
-        kill(orders)
-        for process in peers.values():
-            kill(process)
+                    # Every reservation belongs to an order or expires: after the expiry nothing stays reserved.
+                    deadline = time.monotonic() + 30
+                    while True:
+                        states = [await shop.product(p) for p in product_ids]
+                        pending = await http.get("/admin/orders", params={"status": "pending"}, headers=SVC)
+                        left = pending.json()["data"]["pagination"]["total"]
+                        if all(s["reservedStock"] == 0 for s in states) and left == 0:
+                            break
+                        assert time.monotonic() < deadline, (states, left)
+                        await asyncio.sleep(0.3)
+                    for state in states:
+                        assert state["stock"] + state["soldStock"] == state["totalStock"] == 10_000
+                    failed = await http.get("/admin/orders", params={"status": "failed"}, headers=SVC)
+                    assert failed.json()["data"]["pagination"]["total"] >= len(answered)
+            finally:
+                kill(process)

@@ -17,7 +17,7 @@ import pytest
 
 from shared.testing import free_port
 
-SERVICES = ("customer", "sellers", "media", "products", "notifications")
+SERVICES = ("customer", "sellers", "media", "products", "orders", "notifications")
 KEY = "system-test-key"
 ROOT = Path(__file__).resolve().parents[2]
 
