@@ -326,7 +326,10 @@ class Orders:
                 await self.effects.queue(order["_id"], keys, now=queue_now)
             except Exception:  # the keys stay on the order; the periodic repair queues them
                 log.exception("queuing the effects of order %s failed", order["_id"])
-        await self.repo.remove_cart_products(order["customerId"], [i["productId"] for i in order["items"]])
+        try:
+            await self.repo.remove_cart_products(order["customerId"], [i["productId"] for i in order["items"]])
+        except Exception:  # the order stands; a cart left full is harmless (placing again is refused or new)
+            log.exception("emptying the cart after order %s failed", order["_id"])
 
     # transitions
 
