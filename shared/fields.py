@@ -142,9 +142,13 @@ def check_media_ref(value: Any, label: str) -> str | None:
     return value
 
 
-def is_media_id(value: str | None) -> bool:
-    """True for a media UUID (URLs are not marked used in the media service)."""
-    return bool(value and UUID4_RE.match(value))
+MEDIA_ID_RE = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def is_media_id(value: object) -> bool:
+    """True for a media id: a string of the hyphenated UUID shape, any case, matched whole
+    (the media contract's rule; URLs are not marked used in the media service)."""
+    return isinstance(value, str) and MEDIA_ID_RE.fullmatch(value) is not None
 
 
 def check_bool(value: Any, name: str) -> bool:
