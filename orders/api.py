@@ -362,7 +362,7 @@ async def inventory_release(body: InventoryReleaseIn, _: ServiceKey, orders: Ord
 
 @router.get("/service/outbox", response_model=Envelope[OutboxPagePublic], responses=error_responses(*AUTH))
 async def outbox_list(
-    _: ServiceKey,
+    _: ServiceOrAdmin,
     orders: OrdersDomain,
     page: Page = None,
     limit: Limit = None,
@@ -376,5 +376,5 @@ async def outbox_list(
 
 
 @router.post("/service/outbox/drain", response_model=Envelope[DrainPublic], responses=error_responses(*AUTH))
-async def outbox_drain(_: ServiceKey, orders: OrdersDomain) -> JSONResponse:
+async def outbox_drain(_: ServiceOrAdmin, orders: OrdersDomain) -> JSONResponse:
     return ok(await orders.drain_outbox(), "Outbox drained")
