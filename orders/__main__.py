@@ -1,0 +1,8 @@
+"""``python -m orders`` starts the orders service on ``PORT`` (default 3005)."""
+
+from orders.app import create_app
+from orders.settings import OrdersSettings
+from shared.app import serve
+
+if __name__ == "__main__":
+    serve(create_app, OrdersSettings())
