@@ -13,6 +13,8 @@ COPY customer ./customer
 COPY sellers ./sellers
 COPY media ./media
 COPY products ./products
+COPY orders ./orders
+COPY admin ./admin
 COPY notifications ./notifications
 RUN pip install . && useradd --system --uid 10001 app && mkdir -p /data && chown app /data
 
