@@ -23,12 +23,11 @@ async def test_admin_logs_in_and_reaches_the_services_through_the_gateway(stack:
         assert stats.status_code == 200
         overview = stats.json()["data"]["overview"]
         assert overview["customers"]["total"] >= 1 and "error" not in overview["customers"]
-        assert overview["orders"]["error"] == "Service unavailable"  # orders is not running here
+        assert "error" not in overview["orders"] and set(overview["orders"]["byStatus"]) >= {"pending", "delivered"}
 
         health = (await gw.get("/api/admin/services/health", headers=auth)).json()["data"]["services"]
-        for name in ("customer", "sellers", "media", "products", "notifications", "gateway"):
+        for name in ("customer", "sellers", "media", "products", "orders", "notifications", "gateway"):
             assert health[name]["status"] == "healthy", (name, health[name])
-        assert health["orders"]["status"] == "unhealthy"
 
         listed = await gw.get("/api/admin/proxy/customer/api/v1/customers/admin?search=ada", headers=auth)
         assert listed.status_code == 200, listed.text
