@@ -60,6 +60,7 @@ class GatewayState:
         self.openapi_cache: tuple[float, dict[str, Any]] | None = None
         self._app = app
         self._own_openapi: dict[str, Any] | None = None
+        self.proxy: Proxy | None = None
 
     def own_openapi(self) -> dict[str, Any]:
         """The OpenAPI description of the gateway's own routes."""
@@ -177,13 +178,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         redis_url=settings.REDIS_URL,
         prefix="ratelimit",
     )
+    state.proxy = Proxy(
+        max_json_bytes=settings.MAX_JSON_BODY_BYTES,
+        gzip_min_bytes=settings.GZIP_MIN_BYTES,
+        forward_service_key=settings.GATEWAY_FORWARD_SERVICE_KEY,
+    )
     app.edge_options = dict(
         upstreams={name.encode(): up for name, up in state.upstreams.items()},
-        proxy=Proxy(
-            max_json_bytes=settings.MAX_JSON_BODY_BYTES,
-            gzip_min_bytes=settings.GZIP_MIN_BYTES,
-            forward_service_key=settings.GATEWAY_FORWARD_SERVICE_KEY,
-        ),
+        proxy=state.proxy,
         limiter=limiter,
         resolver=ClientResolver(settings.trusted_networks),
         metrics=metrics,
