@@ -11,11 +11,21 @@ from typing import Any
 import aiohttp
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.openapi import merge
 from gateway.proxy import Upstream
+from gateway.schemas import (
+    COMMON,
+    COMMON_JSON,
+    DocsDirectory,
+    HealthPublic,
+    InternalError,
+    MediaError,
+    StatusPublic,
+    errors,
+)
 from gateway.settings import SERVICES
 from shared.timeutil import now_iso
 
@@ -42,6 +52,19 @@ SWAGGER_TITLE = "API Gateway — documentation"
 OPENAPI_CACHE_SECONDS = 60.0
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_PROMETHEUS = {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, streamed as media serves it (`Cache-Control: public, max-age=86400`)",
+        "content": {"image/*": _BINARY, "application/octet-stream": _BINARY},
+    },
+    206: {"description": "The requested range", "content": {"image/*": _BINARY, "application/octet-stream": _BINARY}},
+    304: {"description": "Not modified (`If-None-Match`/`If-Modified-Since`)"},
+    **errors(400, 404, 416, 502, 503, 504, model=MediaError),
+    **COMMON,
+}
+
 router = APIRouter()
 
 
@@ -73,7 +96,7 @@ async def _get(up: Upstream, path: str, timeout_ms: int, headers: dict[str, str]
         return resp.status, await resp.read()
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthPublic, responses=errors(500, model=InternalError))
 async def health(request: Request) -> JSONResponse:
     """Gateway liveness; no dependency is checked."""
     gw = _gw(request)
@@ -90,7 +113,7 @@ async def health(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/api/status")
+@router.get("/api/status", response_model=StatusPublic, responses=COMMON)
 async def status(request: Request) -> JSONResponse:
     """Health of all seven services, probed concurrently, each within ``HEALTH_TIMEOUT_MS``."""
     gw = _gw(request)
@@ -127,7 +150,7 @@ async def status(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/api/docs")
+@router.get("/api/docs", response_model=DocsDirectory, responses=COMMON)
 async def api_docs(request: Request) -> JSONResponse:
     """The static directory of services."""
     gw = _gw(request)
@@ -153,13 +176,13 @@ def swagger_page() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url="/docs/openapi.json", title=SWAGGER_TITLE)
 
 
-@router.get("/docs", response_class=HTMLResponse)
+@router.get("/docs", response_class=HTMLResponse, responses={200: {"description": "Swagger UI"}, **COMMON_JSON})
 async def docs() -> HTMLResponse:
     """Swagger UI over the merged document."""
     return swagger_page()
 
 
-@router.get("/docs/openapi.json")
+@router.get("/docs/openapi.json", response_model=dict[str, Any], responses=COMMON)
 @router.get("/openapi.json", include_in_schema=False)
 async def openapi_document(request: Request) -> JSONResponse:
     """The merged OpenAPI document of every service (cached 60 s)."""
@@ -191,20 +214,20 @@ async def _build_openapi(gw: Any) -> dict[str, Any]:
     return merge(gw.own_openapi(), list(fetched))
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses={200: _PROMETHEUS, **COMMON_JSON})
 async def metrics(request: Request) -> Response:
     """Prometheus text: the common request metrics and the gateway's own."""
     return Response(generate_latest(_gw(request).metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/media/{media_id}")
+@router.get("/media/{media_id}", response_class=Response, responses=MEDIA_RESPONSES)
 @router.head("/media/{media_id}", include_in_schema=False)
 async def media_file(media_id: str, request: Request) -> Response:
     """Stream an original media file from the media service."""
     return await _serve_media(request, media_id, "/api/v1/media/serve/", "Media not found")
 
 
-@router.get("/thumb/{media_id}")
+@router.get("/thumb/{media_id}", response_class=Response, responses=MEDIA_RESPONSES)
 @router.head("/thumb/{media_id}", include_in_schema=False)
 async def media_thumbnail(media_id: str, request: Request) -> Response:
     """Stream a thumbnail from the media service."""

@@ -27,6 +27,7 @@ from gateway import api
 from gateway.breaker import STATE_CODES, CircuitBreaker
 from gateway.edge import Edge, GatewayMetrics
 from gateway.forwarding import ClientResolver
+from gateway.openapi import strip_validation_errors
 from gateway.proxy import Proxy, Upstream, new_session
 from gateway.ratelimit import GatewayRateLimiter
 from gateway.settings import SERVICES, GatewaySettings
@@ -65,7 +66,8 @@ class GatewayState:
     def own_openapi(self) -> dict[str, Any]:
         """The OpenAPI description of the gateway's own routes."""
         if self._own_openapi is None:
-            self._own_openapi = get_openapi(title="api-gateway", version=api.VERSION, routes=self._app.routes)
+            document = get_openapi(title="api-gateway", version=api.VERSION, routes=self._app.routes)
+            self._own_openapi = strip_validation_errors(document)
         return self._own_openapi
 
     async def open(self) -> None:
