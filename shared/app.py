@@ -16,16 +16,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var
-from shared.responses import install_error_handlers
+from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope, install_error_handlers
 from shared.settings import ServiceSettings
 from shared.timeutil import now_iso
 
@@ -68,6 +72,9 @@ def redact_path(path: str) -> str:
     return _SECRET_PATH.sub(r"\1" + REDACTED, path)
 
 
+DOCS_ASSETS_URL = "/docs/assets"
+"""Where every app serves Swagger UI's script, styles and icon (from fastapi-offline)."""
+
 Hook = Callable[[FastAPI], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[bool | Mapping[str, Any]]]
 """Answers True/False, or a mapping of extra ``/health`` fields (with ``"healthy": False`` for
@@ -77,19 +84,43 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _MAX_REQUEST_ID = 128
 
 
-def configure_logging(settings: ServiceSettings) -> None:
-    """Set up the root logger once: plain text or JSON lines (``LOG_FORMAT=json``)."""
+def configure_logging(settings: ServiceSettings, service: str | None = None) -> None:
+    """Set up the root logger once: plain text or JSON lines (``LOG_FORMAT=json``) on the
+    console, and also to a size-rotated file when ``LOG_FILE`` or ``LOG_DIR`` is set."""
     root = logging.getLogger()
     if getattr(root, "_shop_configured", False):
         return
-    handler = logging.StreamHandler(sys.stdout)
-    if settings.LOG_FORMAT == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root.handlers[:] = [handler]
+    formatter = (
+        _JsonFormatter()
+        if settings.LOG_FORMAT == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    log_file = log_file_path(settings, service)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            RotatingFileHandler(
+                log_file,
+                maxBytes=settings.LOG_FILE_MAX_BYTES,
+                backupCount=settings.LOG_FILE_BACKUPS,
+                encoding="utf-8",
+            )
+        )
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    root.handlers[:] = handlers
     root.setLevel(settings.LOG_LEVEL.upper())
     root._shop_configured = True  # type: ignore[attr-defined]
+
+
+def log_file_path(settings: ServiceSettings, service: str | None) -> Path | None:
+    """``LOG_FILE`` as given, else ``LOG_DIR/<service>.log``, else None (console only)."""
+    if settings.LOG_FILE:
+        return Path(settings.LOG_FILE)
+    if settings.LOG_DIR:
+        return Path(settings.LOG_DIR) / f"{service or 'service'}.log"
+    return None
 
 
 class _JsonFormatter(logging.Formatter):
@@ -159,10 +190,18 @@ class RequestMiddleware:
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         method = scope["method"]
-        status_holder = {"status": 500, "started": False}
+        status_holder: dict[str, Any] = {"status": 500, "started": False, "refused": None}
         rid_header = (b"x-request-id", request_id.encode())
 
         async def send_wrapper(message: Message) -> None:
+            refused = status_holder["refused"]
+            if refused is not None:
+                # The body guard refused the body while the app read it and the app answered
+                # its own 400 ("error parsing the body"): send the guard's answer instead.
+                if message["type"] == "http.response.start":
+                    await reject(*refused)
+                    status_holder["refused"] = ()
+                return
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
@@ -176,6 +215,7 @@ class RequestMiddleware:
 
         async def reject(status: int, text: str) -> None:
             body = _envelope_bytes(status, text)
+            status_holder["refused"] = None  # lets the answer below through send_wrapper
             await send_wrapper(
                 {
                     "type": "http.response.start",
@@ -193,12 +233,12 @@ class RequestMiddleware:
                 if verdict is not None:
                     await reject(*verdict)
                     return
-                guarded_receive = self._limited_receive(receive)
+                guarded_receive = self._guarded_receive(receive, status_holder)
             try:
                 await self.app(scope, guarded_receive, send_wrapper)
-            except _BodyTooLarge:
+            except _BodyRefused as refused:
                 if not status_holder["started"]:
-                    await reject(413, "Request body too large")
+                    await reject(refused.status, refused.text)
         except Exception:
             logging.getLogger("shared.app").exception("unhandled error (request id %s)", request_id)
             if not status_holder["started"]:
@@ -257,24 +297,74 @@ class RequestMiddleware:
             return 415, "Content-Type must be application/json"
         return None
 
-    def _limited_receive(self, receive: Receive) -> Receive:
-        seen = 0
+    def _guarded_receive(self, receive: Receive, state: dict[str, Any]) -> Receive:
+        """Read the whole JSON body (at most ``max_json_bytes``, also when sent chunked) and
+        refuse text with lone surrogates, then hand it to the app as one message."""
         limit = self.max_json_bytes
+        delivered = False
 
         async def wrapped() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            chunks: list[bytes] = []
+            seen = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message
+                chunk = message.get("body", b"")
+                seen += len(chunk)
                 if seen > limit:
-                    raise _BodyTooLarge
-            return message
+                    state["refused"] = (413, "Request body too large")
+                    raise _BodyRefused(413, "Request body too large")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            if has_lone_surrogate(body):
+                state["refused"] = (400, "Request body contains invalid text (lone surrogate)")
+                raise _BodyRefused(400, "Request body contains invalid text (lone surrogate)")
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
         return wrapped
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyRefused(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status, self.text = status, text
+
+
+# A JSON escape of a UTF-16 surrogate, or UTF-8 bytes that decode to one (json.loads on bytes
+# decodes with "surrogatepass"). Only bodies holding either are parsed here.
+_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+
+
+def has_lone_surrogate(body: bytes) -> bool:
+    """True when a JSON body holds a string (or key) with an unpaired UTF-16 surrogate,
+    which no store can encode. Malformed JSON is left to the route's own parsing."""
+    if not _SURROGATE_HINT.search(body):
+        return False
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def create_service_app(
@@ -297,7 +387,7 @@ def create_service_app(
     ``on_startup``/``on_shutdown`` hooks run in the lifespan, in order / reverse order.
     ``raw_body_paths`` are path prefixes exempt from the JSON body guard (uploads).
     """
-    configure_logging(settings)
+    configure_logging(settings, service)
     metrics = HttpMetrics(service)
     health_name = f"{service}-service" if service != "gateway" else "api-gateway"
 
@@ -311,13 +401,17 @@ def create_service_app(
             for hook in reversed(on_shutdown):
                 await hook(app)
 
-    app = FastAPI(
+    # Swagger UI's script and styles come from the fastapi-offline package, not a CDN, so
+    # /docs renders on a closed network too.
+    app = FastAPIOffline(
         title=title or health_name,
         lifespan=lifespan,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
         redoc_url=None,
+        static_url=DOCS_ASSETS_URL,
     )
+    install_openapi(app)
     app.state.settings = settings
     app.state.service = service
     app.state.metrics_registry = metrics.registry
@@ -372,12 +466,73 @@ def create_service_app(
     return app
 
 
+_BODY_METHOD_NAMES = {m.lower() for m in _BODY_METHODS}
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+def _error_doc(code: int) -> dict[str, Any]:
+    return {
+        "description": ERROR_DESCRIPTIONS.get(code, "Error"),
+        "content": {"application/json": {"schema": _ERROR_REF}},
+    }
+
+
+def tidy_openapi(document: dict[str, Any]) -> dict[str, Any]:
+    """Make a FastAPI document say what the service really answers.
+
+    422 is removed everywhere (validation answers 400); every operation with parameters or a
+    body documents 400; every body method documents 413 and 415, which the request guard
+    answers before any route runs. The error envelope is published once as ``ErrorEnvelope``.
+    """
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name, schema in ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}").get(
+        "$defs", {}
+    ).items():
+        schemas.setdefault(name, schema)
+    envelope_schema = ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+    envelope_schema.pop("$defs", None)
+    schemas.setdefault("ErrorEnvelope", envelope_schema)
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            responses.pop("422", None)
+            if operation.get("parameters") or operation.get("requestBody"):
+                responses.setdefault("400", _error_doc(400))
+            if method in _BODY_METHOD_NAMES:
+                for code in (400, 413, 415):
+                    responses.setdefault(str(code), _error_doc(code))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the tidied document (see :func:`tidy_openapi`) at the app's ``openapi_url``."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = tidy_openapi(document)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
     """Run ``app_factory(settings)`` with uvicorn on ``HOST:PORT`` (the ``__main__`` of a service)."""
     import uvicorn
 
-    configure_logging(settings)
-    app = app_factory(settings)
+    app = app_factory(settings)  # configures logging with the service's name (LOG_DIR file)
+    configure_logging(settings, app.state.service)
     logging.getLogger("shared.app").info(
         "%s listening on http://%s:%s", app.state.service, settings.HOST, settings.PORT
     )

@@ -98,7 +98,8 @@ def decode_token(
         raise Unauthorized("Token expired") from None
     except jwt.PyJWTError:
         raise Unauthorized(invalid_message) from None
-    if claims.get("type", "access") != expected_type or not isinstance(claims.get("sub"), str):
+    # A token without a ``type`` claim is no access token (nor a refresh token).
+    if claims.get("type") != expected_type or not isinstance(claims.get("sub"), str):
         raise Unauthorized(invalid_message)
     return claims
 

@@ -4,16 +4,18 @@ each raises ``ValueError(message)``, which the shared handler answers verbatim u
 field's name.
 """
 
-from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from fastapi import Query
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 from shared.passwords import too_long
-from shared.validation import is_valid_email, normalize_email, parse_bool
+from shared.validation import MAX_PAGE, is_valid_email, normalize_email, parse_bool
 
 PHONE_RE = re.compile(r"^[0-9]{10,15}$")
 POSTAL_RE = re.compile(r"^[A-Za-z0-9\s-]{3,10}$")
@@ -166,3 +168,99 @@ def lax_bool(message: str) -> BeforeValidator:
         return parsed
 
     return BeforeValidator(convert)
+
+
+# Named request types. Routes and request models use these instead of ``Any`` plus a
+# validator, so the OpenAPI document shows the real type and the contracts' lax forms
+# (booleans as "true"/1, numbers as strings, "" for absent) stay accepted.
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _lax_bool(value: Any, info: ValidationInfo) -> Any:
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise ValueError(f"{info.field_name or 'value'} must be a boolean")
+    return parsed
+
+
+LaxBool = Annotated[
+    bool,
+    BeforeValidator(_lax_bool),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "string", "enum": ["true", "false", "1", "0"]},
+                {"type": "integer", "enum": [0, 1]},
+            ]
+        }
+    ),
+]
+"""A boolean sent as ``true``/``false``, ``"true"``/``"false"`` or 1/0 (the clients send all three)."""
+
+
+def _object_id(value: Any) -> Any:
+    if not isinstance(value, str) or not OBJECT_ID_RE.fullmatch(value):
+        raise ValueError("Invalid ID format")
+    return value.lower()
+
+
+OBJECT_ID_RE = re.compile(r"[0-9a-fA-F]{24}")
+
+ObjectIdStr = Annotated[
+    str, BeforeValidator(_object_id), WithJsonSchema({"type": "string", "pattern": "^[0-9a-fA-F]{24}$"})
+]
+"""A 24-hex document id (lower-cased); anything else is 400 ``Invalid ID format``."""
+
+
+def _empty_as_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+EmptyAsNone = BeforeValidator(_empty_as_none)
+"""``Annotated[int | None, EmptyAsNone]``: a query value sent empty (``?page=``) counts as absent."""
+
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+"""Any integer a store can hold (nothing outside 64 bits reaches a store)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """A validated ``page``/``limit`` pair."""
+
+    page: int
+    limit: int
+
+    @property
+    def skip(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def page_query(*, default_limit: int = 10, max_limit: int = 100) -> Callable[..., Awaitable[PageRequest]]:
+    """A dependency reading ``?page=`` (1..MAX_PAGE) and ``?limit=`` (1..``max_limit``), both
+    documented as bounded integers; out of range is a 400, never a silent clamp.
+
+    ``Paging = Annotated[PageRequest, Depends(page_query(default_limit=20))]`` in ``deps.py``.
+    """
+
+    async def dependency(
+        page: Annotated[int | None, Query(ge=1, le=MAX_PAGE), EmptyAsNone] = None,
+        limit: Annotated[int | None, Query(ge=1, le=max_limit), EmptyAsNone] = None,
+    ) -> PageRequest:
+        return PageRequest(page=page or 1, limit=limit or default_limit)
+
+    return dependency
+
+
+def _no_lone_surrogates(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text contains invalid characters") from None
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(_no_lone_surrogates)]
+"""A string with no lone surrogate (``"\\ud800"``); JSON bodies are checked for them as a
+whole by the app factory, this is for values that arrive another way."""

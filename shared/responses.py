@@ -9,12 +9,114 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+T = TypeVar("T")
+
+
+# Typed documents of the envelope. Routes still answer through ``ok()`` (a JSONResponse, so
+# nothing is validated twice on the hot path); these models are what the OpenAPI document
+# publishes and what Schemathesis checks every answer against.
+
+
+class Pagination(BaseModel):
+    """The ``pagination`` object of every list (both page-count spellings)."""
+
+    page: int
+    limit: int
+    total: int
+    pages: int
+    totalPages: int
+
+
+class Envelope(BaseModel, Generic[T]):
+    """A success answer: ``{"success": true, "message": ..., "data": T}``.
+
+    ``response_model=Envelope[ThingPublic]`` on a route documents it; extra top-level keys
+    (``pagination`` beside ``data``) are allowed.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    success: Literal[True] = True
+    message: str | None = None
+    data: T
+
+
+class PagedEnvelope(BaseModel, Generic[T]):
+    """A success answer whose ``data`` is a list with ``pagination`` beside it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: Literal[True] = True
+    message: str | None = None
+    data: list[T]
+    pagination: Pagination
+
+
+class MessageEnvelope(BaseModel):
+    """A success answer with a message and no (or null) ``data``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: Literal[True] = True
+    message: str | None = None
+    data: None = None
+
+
+class ErrorItem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorEnvelope(BaseModel):
+    """A failure answer: ``{"success": false, "message": ..., "errors": [...]}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: Literal[False] = False
+    message: str
+    errors: list[ErrorItem] | None = None
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Validation error or malformed request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed for this caller",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    423: "Account locked",
+    429: "Rate limited",
+    500: "Unexpected error (carries the request id)",
+    502: "An upstream service answered badly",
+    503: "An upstream service is unavailable",
+    504: "An upstream service timed out",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status documented with the error envelope.
+
+    ``@router.get("/x", response_model=Envelope[XPublic], responses=error_responses(401, 404))``.
+    400 (validation) is added to every operation with input by the app factory; list it here
+    when a route answers 400 for other reasons too.
+    """
+    return {code: {"model": ErrorEnvelope, "description": ERROR_DESCRIPTIONS.get(code, "Error")} for code in codes}
+
+
+AUTH_ERRORS = (401, 403)
+"""What any authenticated route can answer: missing/invalid credentials, wrong role."""
+UPSTREAM_ERRORS = (502, 503, 504)
+"""What a route that calls another service can answer."""
 
 
 class AppError(Exception):
@@ -175,17 +277,60 @@ def validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, 
         field = ".".join(loc)
         if kind == "missing":
             message = f"{humanize_field(loc[-1])} is required" if loc else "Request body is required"
-        elif kind in {"model_attributes_type", "dict_type"} and not loc:
+        elif kind in {"model_attributes_type", "dict_type", "model_type"} and not loc:
             message = "Request body must be a JSON object"
         else:
-            message = str(err.get("msg", "Invalid value"))
-            for prefix in ("Value error, ", "Assertion failed, "):
-                if message.startswith(prefix):
-                    message = message[len(prefix) :]
+            message = _readable(kind, loc[-1] if loc else "value", err)
         if (field, message) not in seen:
             seen.add((field, message))
             errors.append({"field": field or "body", "message": message})
     return "Validation error", errors
+
+
+def _readable(kind: str, name: str, err: Mapping[str, Any]) -> str:
+    """pydantic's error as the contracts word it: ``page must be an integer``,
+    ``Name cannot exceed 200 characters``; a validator's own ``ValueError`` text verbatim."""
+    ctx = err.get("ctx") or {}
+    label = humanize_field(name)
+    if kind in {"int_parsing", "int_type", "int_from_float", "int_parsing_size"}:
+        return f"{name} must be an integer"
+    if kind in {"float_parsing", "float_type", "decimal_parsing", "decimal_type", "finite_number"}:
+        return f"{name} must be a number"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"{name} must be a boolean"
+    if kind in {"greater_than_equal", "greater_than"}:
+        bound = ctx.get("ge", ctx.get("gt"))
+        return f"{name} must be at least {bound}" if kind == "greater_than_equal" else f"{name} must be above {bound}"
+    if kind in {"less_than_equal", "less_than"}:
+        bound = ctx.get("le", ctx.get("lt"))
+        return f"{name} cannot exceed {bound}" if kind == "less_than_equal" else f"{name} must be below {bound}"
+    if kind == "string_type":
+        return f"{label} must be a string"
+    if kind == "string_too_short":
+        return f"{label} is required" if ctx.get("min_length") == 1 else (
+            f"{label} must be at least {ctx.get('min_length')} characters"
+        )
+    if kind == "string_too_long":
+        return f"{label} cannot exceed {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return f"{label} has an invalid format"
+    if kind in {"literal_error", "enum"}:
+        return f"{label} must be one of: {ctx.get('expected', '')}".rstrip(": ")
+    if kind in {"list_type", "tuple_type", "set_type"}:
+        return f"{label} must be an array"
+    if kind == "too_long":
+        return f"{label} cannot have more than {ctx.get('max_length')} items"
+    if kind == "too_short":
+        return f"{label} must have at least {ctx.get('min_length')} items"
+    if kind in {"dict_type", "model_type", "model_attributes_type"}:
+        return f"{label} must be an object"
+    if kind == "extra_forbidden":
+        return f"{label} is not allowed"
+    message = str(err.get("msg", "Invalid value"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return message
 
 
 async def _app_error_handler(request: Request, exc: AppError) -> JSONResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.forwarding import LOOPBACK, IPNetwork, parse_networks
@@ -32,6 +32,12 @@ class ServiceSettings(BaseSettings):
     PORT: int = 8000
     LOG_LEVEL: str = "info"
     LOG_FORMAT: Literal["text", "json"] = "text"
+    # Besides the console: LOG_FILE (one file) or LOG_DIR (<service>.log in it), rotated at
+    # LOG_FILE_MAX_BYTES keeping LOG_FILE_BACKUPS old files.
+    LOG_FILE: str | None = None
+    LOG_DIR: str | None = None
+    LOG_FILE_MAX_BYTES: int = Field(default=10 * 1024 * 1024, ge=1024)
+    LOG_FILE_BACKUPS: int = Field(default=5, ge=0, le=1000)
 
     MONGODB_URI: str | None = None
     DATA_DIR: str = "./data"

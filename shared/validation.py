@@ -13,6 +13,9 @@ from shared.store import is_object_id
 
 EMAIL_RE = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
 MAX_EMAIL_LENGTH = 254
+MAX_PAGE = 1_000_000
+"""The largest ``page`` accepted: far beyond any real listing, far inside 64 bits once
+multiplied by a limit (SQLite's OFFSET overflows past 2**63)."""
 
 
 def normalize_email(value: str) -> str:
@@ -50,12 +53,14 @@ def page_params(page: Any, limit: Any, *, default_limit: int = 10, max_limit: in
     """
     errors = []
     result = []
-    for name, raw, default, upper in (("page", page, 1, None), ("limit", limit, default_limit, max_limit)):
+    for name, raw, default, upper in (("page", page, 1, MAX_PAGE), ("limit", limit, default_limit, max_limit)):
         if raw is None or raw == "":
             result.append(default)
             continue
+        text = str(raw).strip()
         try:
-            number = int(str(raw))
+            # 20 digits is past any bound; refusing longer text keeps int() cheap.
+            number = MAX_PAGE + 1 if len(text) > 20 and text.isdigit() else int(text)
         except ValueError:
             errors.append({"field": name, "message": f"{name} must be an integer"})
             continue
