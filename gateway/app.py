@@ -27,11 +27,10 @@ from gateway import api
 from gateway.breaker import STATE_CODES, CircuitBreaker
 from gateway.edge import Edge, GatewayMetrics
 from gateway.forwarding import ClientResolver
-from gateway.openapi import strip_validation_errors
 from gateway.proxy import Proxy, Upstream, new_session
 from gateway.ratelimit import GatewayRateLimiter
 from gateway.settings import SERVICES, GatewaySettings
-from shared.app import HttpMetrics, configure_logging
+from shared.app import HttpMetrics, configure_logging, tidy_openapi
 from shared.responses import error_response, install_error_handlers
 from shared.timeutil import now_iso
 
@@ -67,7 +66,7 @@ class GatewayState:
         """The OpenAPI description of the gateway's own routes."""
         if self._own_openapi is None:
             document = get_openapi(title="api-gateway", version=api.VERSION, routes=self._app.routes)
-            self._own_openapi = strip_validation_errors(document)
+            self._own_openapi = tidy_openapi(document)
         return self._own_openapi
 
     async def open(self) -> None:

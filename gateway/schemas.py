@@ -11,12 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-
-class ErrorEnvelope(BaseModel):
-    """Every error the gateway answers itself."""
-
-    success: Literal[False] = False
-    message: str
+from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope
 
 
 class RouteNotFound(ErrorEnvelope):
@@ -92,14 +87,12 @@ def errors(*statuses: int, model: type[BaseModel] = ErrorEnvelope) -> dict[int |
 
 
 _DESCRIPTIONS = {
-    400: "Bad request",
-    404: "Not found",
+    **ERROR_DESCRIPTIONS,
+    400: "Malformed request (an invalid media id)",
     416: "Range not satisfiable",
     429: "Too many requests from this IP (`Retry-After`)",
-    500: "Internal Gateway Error",
-    502: "The service failed",
+    500: "Internal Gateway Error (carries the request id)",
     503: "The service is unavailable, or its circuit is open (`Retry-After`)",
-    504: "The service timed out",
 }
 
 # What any route of the gateway can answer besides its own statuses: the edge's rate limit and
