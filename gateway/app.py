@@ -23,7 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import api
+from gateway import api, status_page
 from gateway.breaker import STATE_CODES, CircuitBreaker
 from gateway.edge import Edge, GatewayMetrics
 from gateway.forwarding import ClientResolver
@@ -172,6 +172,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, internal_error)
     app.include_router(api.router)
+    app.include_router(status_page.router)
 
     limiter = GatewayRateLimiter(
         max_hits=settings.RATE_LIMIT_MAX,

@@ -223,3 +223,14 @@ async def test_own_endpoints_document_their_answers_and_no_422(start_gateway, se
 
 def paths_ref(doc: dict, path: str) -> str:
     return doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+
+
+async def test_status_page_is_served_by_the_gateway(start_gateway):
+    gw = await start_gateway()
+    async with gw.client() as client:
+        page = await client.get("/status")
+        script = await client.get("/status.js")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="/status.js"></script>' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert script.status_code == 200 and "/api/status" in script.text
