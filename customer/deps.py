@@ -1,68 +1,46 @@
-"""Route dependencies of the customer service (``Annotated`` aliases)."""
+"""Route dependencies of the customer service (``Annotated`` aliases).
+
+"A service key wins, else a bearer token of these roles" is :func:`shared.auth.any_of`;
+the account checks (exists, active, token version current) are ``shared.account_routes``'.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query
 
-from customer.domain import Customers
-from shared.auth import SERVICE_KEY_HEADER, BearerClaims, Principal, bearer_token, check_service_key, decode_token
-from shared.responses import BadRequest, Forbidden, Unauthorized
-from shared.store import Document
+from customer.domain import SORTABLE, Customers
+from shared.account_routes import app_state, reader_of, signed_in
+from shared.accounts import account_list_params
+from shared.auth import Principal, any_of
+from shared.responses import BadRequest
 from shared.validation import object_id
 
+CustomersDomain = Annotated[Customers, Depends(app_state("customers"))]
 
-async def _customers(request: Request) -> Customers:
-    return request.app.state.customers
-
-
-CustomersDomain = Annotated[Customers, Depends(_customers)]
-
-
-async def _current_customer(claims: BearerClaims, customers: CustomersDomain) -> Document:
-    return await customers.authenticate(claims=claims)
-
-
-CurrentCustomer = Annotated[Document, Depends(_current_customer)]
+CurrentCustomer = signed_in(CustomersDomain)
 """The signed-in, active customer whose token version is current."""
 
-
-async def _profile_reader(request: Request, customers: CustomersDomain) -> Principal:
-    """Service key (wins when present), admin bearer (claims only) or the customer itself."""
-    settings = request.app.state.settings
-    if SERVICE_KEY_HEADER.lower() in request.headers:
-        check_service_key(settings, request.headers.get(SERVICE_KEY_HEADER))
-        return Principal(kind="service")
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthorized("Access token required")
-    claims: dict[str, Any] = decode_token(settings, token)
-    if claims.get("role") == "admin":
-        return Principal(kind="user", role="admin", user_id=claims["sub"], claims=claims)
-    if claims.get("role") != "customer":
-        raise Forbidden("Access denied")
-    customer = await customers.authenticate(claims=claims)
-    return Principal(kind="user", role="customer", user_id=customer["_id"], claims=claims)
+ProfileReader = reader_of(CustomersDomain, role="customer")
+"""Service key (wins when present), admin bearer (claims only) or the customer itself."""
 
 
-ProfileReader = Annotated[Principal, Depends(_profile_reader)]
-
-
-async def _address_owner(request: Request, customers: CustomersDomain) -> str:
+async def _address_owner(
+    caller: Annotated[Principal, Depends(any_of(roles=("customer",)))],
+    customers: CustomersDomain,
+    customerId: Annotated[str | None, Query(description="Whose address book (service callers only)")] = None,
+) -> str:
     """Whose address book: the service key's ``?customerId=`` (key wins) or the bearer's own."""
-    settings = request.app.state.settings
-    if SERVICE_KEY_HEADER.lower() in request.headers:
-        check_service_key(settings, request.headers.get(SERVICE_KEY_HEADER))
-        customer_id = request.query_params.get("customerId")
-        if not customer_id:
+    if caller.is_service:
+        if not customerId:
             raise BadRequest("customerId is required")
-        return object_id(customer_id)
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthorized("Access token required")
-    customer = await customers.authenticate(claims=decode_token(settings, token))
+        return object_id(customerId)
+    customer = await customers.authenticate(claims=caller.claims)
     return customer["_id"]
 
 
 AddressOwner = Annotated[str, Depends(_address_owner)]
+
+CustomerListQuery = Annotated[dict, Depends(account_list_params(sortable=SORTABLE))]
+"""The admin list's filters (``page``, ``limit``, ``search``, ``status``, ``sort`` …)."""

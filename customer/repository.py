@@ -1,74 +1,59 @@
-"""Data access of the customer service through the document-store port (no rules here)."""
+"""Data access of the customer service through the document-store port (no rules here).
+
+The account operations every kind of account shares come from
+:class:`shared.accounts.AccountRepository`; this adds addresses and order statistics.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping
 
-from shared.accounts import RefreshTokens
-from shared.store import Document, DocumentStore, new_id, stamped_update
+from shared.accounts import AccountRepository
+from shared.store import Document, DocumentStore, new_id
 from shared.timeutil import now_iso
 
 
-class CustomerRepository:
+class CustomerRepository(AccountRepository):
     """The collections ``customers``, ``addresses``, ``refresh_tokens``, ``order_stats_applied``."""
 
     def __init__(self, store: DocumentStore) -> None:
-        self.customers = store.collection("customers")
+        super().__init__(store, "customers")
+        self.customers = self.accounts
         self.addresses = store.collection("addresses")
-        self.refresh_tokens = RefreshTokens(store.collection("refresh_tokens"))
         self.order_stats = store.collection("order_stats_applied")
 
     async def create_indexes(self) -> None:
-        await self.customers.create_index("email", unique=True)
-        for field in ("createdAt", "isActive", "phone", "emailVerificationTokenHash", "passwordResetTokenHash"):
-            await self.customers.create_index(field)
+        await self.create_account_indexes(
+            ("createdAt", "isActive", "phone", "emailVerificationTokenHash", "passwordResetTokenHash")
+        )
         await self.addresses.create_index([("customerId", 1), ("isActive", 1)])
         await self.addresses.create_index([("customerId", 1), ("updatedAt", -1)])
-        await self.refresh_tokens.create_indexes()
         await self.order_stats.create_index("orderId", unique=True)
 
     # customers
 
-    async def insert_customer(self, doc: Document) -> Document:
-        now = now_iso()
-        doc = {"_id": new_id(), **doc, "createdAt": now, "updatedAt": now}
-        await self.customers.insert_one(doc)
-        return doc
+    async def close(self, customer_id: str, fields: Mapping[str, object]) -> Document | None:
+        """Deactivate (or delete) with ``fields``; the token version moves on."""
+        return await self.update({"_id": customer_id}, set_fields=fields, inc={"tokenVersion": 1})
 
-    async def get_customer(self, customer_id: str) -> Document | None:
-        return await self.customers.find_one({"_id": customer_id})
+    async def set_default_address(self, customer_id: str, address_id: str | None) -> Document | None:
+        return await self.set_fields(customer_id, {"defaultAddressId": address_id})
 
-    async def get_by_email(self, email: str) -> Document | None:
-        return await self.customers.find_one({"email": email})
+    async def claim_first_default(self, customer_id: str, address_id: str) -> bool:
+        """Make ``address_id`` the default only while there is none (two first adds: one wins)."""
+        won = await self.update(
+            {"_id": customer_id, "defaultAddressId": None}, set_fields={"defaultAddressId": address_id}
+        )
+        return won is not None
 
-    async def get_customers(self, ids: Sequence[str], *, active_only: bool) -> list[Document]:
-        query: dict[str, Any] = {"_id": {"$in": list(ids)}}
-        if active_only:
-            query["isActive"] = True
-        return await self.customers.find(query)
+    async def replace_default(self, customer_id: str, *, old: str, new: str | None) -> None:
+        """Move the default from ``old`` to ``new`` only if it is still ``old``."""
+        await self.update({"_id": customer_id, "defaultAddressId": old}, set_fields={"defaultAddressId": new})
 
-    async def update_customer(
-        self,
-        condition: Mapping[str, Any],
-        *,
-        set_fields: Mapping[str, Any] | None = None,
-        unset: Sequence[str] = (),
-        inc: Mapping[str, int] | None = None,
-        returning: Literal["before", "after"] = "after",
-    ) -> Document | None:
-        """One conditional atomic update; None when ``condition`` matched nothing."""
-        update = stamped_update(set_fields=set_fields, unset=unset, inc=inc)
-        return await self.customers.find_one_and_update(dict(condition), update, return_document=returning)
-
-    async def list_customers(
-        self, query: Mapping[str, Any], *, sort: Sequence[tuple[str, int]], skip: int, limit: int
-    ) -> tuple[list[Document], int]:
-        items = await self.customers.find(dict(query), sort=sort, skip=skip, limit=limit)
-        return items, await self.customers.count(dict(query))
-
-    async def count_customers(self, query: Mapping[str, Any]) -> int:
-        return await self.customers.count(dict(query))
+    async def add_order(self, customer_id: str, *, cents: int, points: int) -> Document | None:
+        return await self.update(
+            {"_id": customer_id}, inc={"totalOrders": 1, "totalSpentCents": cents, "loyaltyPoints": points}
+        )
 
     # addresses
 
@@ -85,7 +70,7 @@ class CustomerRepository:
         return await self.addresses.find({"customerId": customer_id, "isActive": True}, sort=[("createdAt", -1)])
 
     async def update_address(
-        self, customer_id: str, address_id: str, *, set_fields: Mapping[str, Any]
+        self, customer_id: str, address_id: str, *, set_fields: Mapping[str, object]
     ) -> Document | None:
         return await self.addresses.find_one_and_update(
             {"_id": address_id, "customerId": customer_id, "isActive": True},

@@ -7,18 +7,18 @@ Unknown fields are ignored. For optional strings ``""`` means absent on create a
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from shared.account_schemas import AccountVerifyPublic, Body, Public, TokensPublic, id_body, id_list_body
 from shared.fields import (
     PHONE_RE,
     POSTAL_RE,
     Blankable,
-    check_bool,
+    LaxBool,
     check_date,
     check_email,
-    check_login_password,
     check_media_ref,
     check_name,
     check_password,
@@ -26,14 +26,11 @@ from shared.fields import (
     lax_bool,
     with_required,
 )
+from shared.responses import Pagination
 
 GENDERS = ("male", "female", "other", "prefer_not_to_say")
 ADDRESS_TYPES = ("home", "work", "other")
 ADDRESS_ALIASES = (("street", "addressLine1"), ("street2", "addressLine2"), ("phone", "contactPhone"))
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
 
 def check_birth_date(value: Any) -> str | None:
@@ -50,10 +47,10 @@ OptionalText = Annotated[str | None, Blankable]
 
 
 class RegisterIn(Body):
-    firstName: Any = None
-    lastName: Any = None
-    email: Any = None
-    password: Any = None
+    firstName: str = Field(min_length=2, max_length=50)
+    lastName: str = Field(min_length=2, max_length=50)
+    email: str = Field(max_length=254)
+    password: str = Field(min_length=6, max_length=50)
     confirmPassword: str | None = None
     phone: OptionalText = None
     dateOfBirth: OptionalText = None
@@ -71,66 +68,6 @@ class RegisterIn(Body):
     @classmethod
     def _require(cls, data: Any) -> Any:
         return with_required(data, ("firstName", "lastName", "email", "password"))
-
-
-class LoginIn(Body):
-    email: Any = None
-    password: Any = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("email", "password"))
-
-    _email = field_validator("email", mode="before")(check_email)
-
-    _password = field_validator("password", mode="before")(check_login_password)
-
-
-class RefreshIn(Body):
-    refreshToken: str = Field(min_length=1)
-
-
-class EmailIn(Body):
-    email: Any = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("email",))
-
-    _email = field_validator("email", mode="before")(check_email)
-
-
-class ResetPasswordIn(Body):
-    token: str = Field(min_length=1)
-    newPassword: Any = None
-    confirmPassword: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alias(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            if data.get("newPassword") in (None, "") and "password" in data:
-                data["newPassword"] = data["password"]
-            data.setdefault("newPassword", None)
-        return data
-
-    _new = field_validator("newPassword", mode="before")(lambda v: check_password(v, "New password"))
-
-
-class ChangePasswordIn(Body):
-    currentPassword: str = Field(min_length=1)
-    newPassword: Any = None
-    confirmPassword: str = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("newPassword",))
-
-    _new = field_validator("newPassword", mode="before")(lambda v: check_password(v, "New password"))
 
 
 class DeactivateIn(Body):
@@ -153,8 +90,8 @@ class PreferencesIn(Body):
 
 
 class ProfileUpdateIn(Body):
-    firstName: Any = None
-    lastName: Any = None
+    firstName: str | None = Field(default=None, min_length=2, max_length=50)
+    lastName: str | None = Field(default=None, min_length=2, max_length=50)
     phone: OptionalText = None
     dateOfBirth: OptionalText = None
     gender: OptionalText = None
@@ -259,18 +196,18 @@ def address_field_errors(address: AddressIn, *, partial: bool = False) -> list[t
 
 
 class AdminStatusIn(Body):
-    isActive: Any = None
+    isActive: LaxBool
 
     @model_validator(mode="before")
     @classmethod
     def _require(cls, data: Any) -> Any:
         return with_required(data, ("isActive",))
 
-    _active = field_validator("isActive", mode="before")(lambda v: check_bool(v, "isActive"))
-
 
 class OrderStatsIn(Body):
-    orderTotal: Any = None
+    """``orderTotal`` (alias ``totalAmount``): a number, or a numeric string, 0–10,000,000."""
+
+    orderTotal: float = Field(ge=0, le=10_000_000)
     orderId: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="before")
@@ -294,7 +231,123 @@ class OrderStatsIn(Body):
             raise ValueError("Order total must be a number") from None
         if not (0 <= number <= 10_000_000):
             raise ValueError("Order total must be between 0 and 10000000")
-        return value
+        return number
 
 
-AccountType = Literal["customer"]
+CustomerIdIn = id_body("customerId")
+CustomerIdsIn = id_list_body("customerIds")
+
+
+# Answers (contract §2.4)
+
+
+class PreferencesPublic(Public):
+    newsletter: bool
+    smsNotifications: bool
+    language: str
+    currency: str
+
+
+class CustomerPublic(Public):
+    id: str
+    firstName: str | None
+    lastName: str | None
+    email: str | None
+    phone: str | None
+    dateOfBirth: str | None
+    gender: str | None
+    profileImage: str | None
+    preferences: PreferencesPublic
+    isActive: bool
+    isVerified: bool
+    emailVerified: bool
+    phoneVerified: bool
+    totalOrders: int
+    totalSpent: float
+    loyaltyPoints: int
+    lastLogin: str | None
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class CustomerAuthPublic(TokensPublic):
+    customer: CustomerPublic
+
+
+class CoordinatesPublic(Public):
+    latitude: float
+    longitude: float
+
+
+class AddressPublic(Public):
+    id: str
+    customerId: str
+    type: str
+    label: str | None
+    addressLine1: str | None
+    addressLine2: str | None
+    city: str | None
+    state: str | None
+    country: str | None
+    postalCode: str | None
+    contactName: str | None
+    contactPhone: str | None
+    firstName: str | None
+    lastName: str | None
+    company: str | None
+    landmark: str | None
+    deliveryInstructions: str | None
+    coordinates: CoordinatesPublic | None
+    isDefault: bool
+    isActive: bool
+    fullAddress: str
+    street: str | None
+    street2: str | None
+    phone: str | None
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class AdminCustomerPublic(CustomerPublic):
+    addresses: list[AddressPublic]
+    deactivatedAt: str | None
+    deactivationReason: str | None
+    deletedAt: str | None
+
+
+class CustomerListPublic(Public):
+    customers: list[CustomerPublic]
+    pagination: Pagination
+
+
+class EmailVerifiedPublic(Public):
+    email: str
+    isVerified: bool
+    emailVerified: bool
+
+
+class CustomerVerifyPublic(AccountVerifyPublic):
+    customerId: str
+    firstName: str | None
+    lastName: str | None
+    email: str | None
+
+
+class CustomerBasicPublic(Public):
+    id: str
+    id_: str = Field(alias="_id")
+    firstName: str
+    lastName: str
+    fullName: str
+    email: str
+    phone: str | None
+    avatar: str | None
+    createdAt: str | None
+
+
+class OrderStatsPublic(Public):
+    customerId: str
+    totalOrders: int
+    totalSpent: float
+    loyaltyPoints: int
+    applied: bool

@@ -1,7 +1,10 @@
-"""``create_app(settings)``: the media service wired on the shared app factory."""
+"""``create_app``: wires settings, the media repository, storage, domain and routes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import httpx
 from fastapi import FastAPI
 
 from media.api import UPLOAD_PATH, router
@@ -12,20 +15,26 @@ from media.storage import MediaStorage
 from shared.app import create_service_app
 
 
-def create_app(settings: MediaSettings | None = None) -> FastAPI:
-    """The media app: SQLite metadata under ``DATA_DIR``, files under ``MEDIA_ROOT``."""
+def create_app(
+    settings: MediaSettings | None = None,
+    *,
+    store: MediaRepository | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """The media app: SQLite metadata under ``DATA_DIR`` (or ``store``), files under
+    ``MEDIA_ROOT``. ``transports`` is accepted for the common shape; media calls no service."""
     settings = settings or MediaSettings()
-    holder: dict[str, MediaService] = {}
+    repository = store or MediaRepository(settings.database_path)
 
     async def startup(app: FastAPI) -> None:
-        await holder["service"].start()
+        await app.state.media.start()
 
     async def shutdown(app: FastAPI) -> None:
-        await holder["service"].stop()
+        await app.state.media.stop()
 
     async def health() -> dict[str, object]:
         """The contract's ``database`` and ``storage`` fields (4.14); unhealthy if either fails."""
-        database, storage = await holder["service"].healthy()
+        database, storage = await app.state.media.healthy()
         return {
             "healthy": database and storage,
             "database": "connected" if database else "disconnected",
@@ -42,12 +51,11 @@ def create_app(settings: MediaSettings | None = None) -> FastAPI:
         raw_body_paths=[UPLOAD_PATH],
         title="media-service",
     )
-    service = MediaService(
+    app.state.store = repository
+    app.state.media = MediaService(
         settings=settings,
-        repository=MediaRepository(settings.database_path),
+        repository=repository,
         storage=MediaStorage(settings.media_root),
         metrics=MediaMetrics(app.state.metrics_registry),
     )
-    holder["service"] = service
-    app.state.media = service
     return app

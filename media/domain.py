@@ -1,7 +1,9 @@
 """The rules of the media service: storing uploads, marks, deletion, cleanup and stats.
 
-No HTTP types here. Blocking work (type detection, Pillow, disk) runs in worker threads;
-image work is additionally capped at ``MEDIA_IMAGE_WORKERS`` at once.
+No HTTP types here; public methods are keyword-only and return data (routes pick the
+messages). Blocking work (type detection, Pillow, disk) runs in worker threads; image work
+is capped at ``MEDIA_IMAGE_WORKERS`` threads, and the pixels they decode at once at
+``MEDIA_DECODE_BUDGET_BYTES`` (``images.DecodeBudget``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import contextlib
 import logging
 import unicodedata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from media import images, sniff
 from media.ids import is_media_id, new_media_id
 from media.repository import MediaRepository, MediaRow
 from media.settings import MediaSettings
-from media.storage import MediaStorage, stored_base
+from media.storage import MediaStorage, Served, stored_base
 from media.upload import ReceivedUpload, UploadReceiver, boundary_of, unsupported_type
+from shared.auth import Principal
+from shared.fields import PageRequest
 from shared.responses import AppError, BadRequest, Forbidden, NotFound, ValidationFailed
 
 log = logging.getLogger("media.domain")
@@ -34,6 +37,7 @@ UPLOAD_TYPES = ("profile", "service", "temp")
 MAX_IDS = 100
 FIRST_CLEANUP_DELAY_SECONDS = 60.0
 _MAX_FILENAME = 255
+_THUMB_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}
 
 
 class SaveFailed(AppError):
@@ -67,22 +71,6 @@ def upload_type_of(field: str | None) -> str:
     return value if value in UPLOAD_TYPES else "temp"
 
 
-@dataclass(frozen=True, slots=True)
-class Uploader:
-    """Who uploaded: ``service``, a user role with its ``sub``, or anonymous (both None)."""
-
-    role: str | None = None
-    user_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """An authenticated caller of a protected endpoint."""
-
-    role: str  # "service" | "admin" | "customer" | "seller"
-    user_id: str | None = None
-
-
 class MediaMetrics:
     """``media_uploads_total{result}`` and ``media_cleanup_deleted_total``."""
 
@@ -96,21 +84,14 @@ class MediaMetrics:
             self.uploads.labels(result).inc()
 
 
-@dataclass(frozen=True, slots=True)
-class IdList:
-    """The ids of a bulk request and the body key they came under."""
-
-    ids: list[Any]
-    field: str
-
-
-def pick_ids(body: Any, *, canonical: str, alias: str) -> IdList | None:
-    """``body[canonical]`` when present, else ``body[alias]``; None when neither is a list."""
-    if not isinstance(body, dict):
-        return None
-    key = canonical if canonical in body else alias
-    value = body.get(key)
-    return IdList(value, key) if isinstance(value, list) else None
+def uploader_of(caller: Principal | None) -> tuple[str | None, str | None]:
+    """(``uploader_role``, ``uploader_id``) recorded for a caller: ``service`` with no id for
+    the service key, the token's role and ``sub`` for a user, both None when anonymous."""
+    if caller is None:
+        return None, None
+    if caller.is_service:
+        return "service", None
+    return caller.role, caller.user_id
 
 
 def _too_many(field: str) -> ValidationFailed:
@@ -140,7 +121,9 @@ class MediaService:
 
     async def start(self, *, background: bool = True) -> None:
         """Create folders, open and migrate the database, sweep ``.tmp``, start the cleanup timer."""
-        self._image_workers = images.ImageWorkers(self.settings.MEDIA_IMAGE_WORKERS)
+        self._image_workers = images.ImageWorkers(
+            self.settings.MEDIA_IMAGE_WORKERS, budget_bytes=self.settings.MEDIA_DECODE_BUDGET_BYTES
+        )
         await anyio.to_thread.run_sync(self.storage.prepare)
         await self.repo.open()
         swept = await self.storage.sweep_tmp()
@@ -174,7 +157,13 @@ class MediaService:
 
     # -- upload -----------------------------------------------------------------------------
 
-    def receiver(self, content_type: str | None) -> UploadReceiver:
+    @property
+    def image_workers(self) -> images.ImageWorkers:
+        if self._image_workers is None:
+            raise RuntimeError("MediaService.start() was not awaited")
+        return self._image_workers
+
+    def receiver(self, *, content_type: str | None) -> UploadReceiver:
         """A receiver for one multipart body (400 ``Invalid multipart body`` when not multipart)."""
         return UploadReceiver(
             storage=self.storage,
@@ -183,7 +172,9 @@ class MediaService:
             size_label=self.settings.max_size_label,
         )
 
-    async def upload(self, *, receiver: UploadReceiver, body: AsyncIterator[bytes], uploader: Uploader) -> MediaRow:
+    async def upload(
+        self, *, receiver: UploadReceiver, body: AsyncIterator[bytes], uploader: Principal | None
+    ) -> MediaRow:
         """Receive the body, check the content, store file and thumbnail, then write the row."""
         received = await receiver.receive(body)
         try:
@@ -191,16 +182,22 @@ class MediaService:
         finally:
             received.temp.discard()  # no-op once installed
 
-    async def _store(self, received: ReceivedUpload, uploader: Uploader) -> MediaRow:
+    async def _image_thumbnail(self, path: Path, kind: sniff.Kind) -> images.Thumbnail | None:
+        """Check the image header, then decode and thumbnail it once its estimated decode
+        memory fits in the budget shared by every upload (``MEDIA_DECODE_BUDGET_BYTES``)."""
+        workers = self.image_workers
+        max_pixels = self.settings.MEDIA_MAX_PIXELS
+        found = await workers.run(images.probe, path, kind, max_pixels)
+        return await workers.run_within_budget(
+            found.decode_bytes, images.decode_and_thumbnail, found, max_pixels, not_started=found.close
+        )
+
+    async def _store(self, received: ReceivedUpload, uploader: Principal | None) -> MediaRow:
         kind = await anyio.to_thread.run_sync(sniff.detect, received.path, received.head)
         if kind is None:
             raise unsupported_type()
-        thumbnail: images.Thumbnail | None = None
-        if kind.is_image:
-            assert self._image_workers is not None, "MediaService.start() was not awaited"
-            thumbnail = await self._image_workers.run(
-                images.check_and_thumbnail, received.path, kind, max_pixels=self.settings.MEDIA_MAX_PIXELS
-            )
+        thumbnail = await self._image_thumbnail(received.path, kind) if kind.is_image else None
+        uploader_role, uploader_id = uploader_of(uploader)
         media_id = new_media_id()
         base = stored_base(media_id)
         stored_filename = f"{base}.{kind.ext}"
@@ -233,8 +230,8 @@ class MediaService:
                 "sha256": received.sha256,
                 "is_used": 0,
                 "unused_since": now,
-                "uploader_role": uploader.role,
-                "uploader_id": uploader.user_id,
+                "uploader_role": uploader_role,
+                "uploader_id": uploader_id,
                 "uploaded_at": now,
                 "updated_at": now,
             }
@@ -254,28 +251,54 @@ class MediaService:
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def get(self, media_id: str) -> MediaRow:
+    async def get(self, *, media_id: str) -> MediaRow:
         """The row of a well-formed id (400 / 404 otherwise)."""
         row = await self.repo.get(canonical_id(media_id))
         if row is None:
             raise NotFound("Media not found")
         return row
 
-    def original_path(self, row: MediaRow) -> Path:
+    def original_path(self, *, row: MediaRow) -> Path:
         return self.storage.path_for(row["id"], row["stored_filename"])
 
-    def thumbnail_path(self, row: MediaRow) -> Path | None:
+    def thumbnail_path(self, *, row: MediaRow) -> Path | None:
         return self.storage.path_for(row["id"], row["thumb_filename"]) if row["thumb_filename"] else None
 
-    async def page(self, *, page: int, limit: int, upload_type: str | None, is_used: int | None) -> tuple[list, int]:
-        return await self.repo.page(offset=(page - 1) * limit, limit=limit, upload_type=upload_type, is_used=is_used)
+    async def open_for_serving(self, *, media_id: str, thumb: bool) -> Served:
+        """4.2/4.3: the original, or the thumbnail (falling back to the original when it has
+        none or its file is gone); 404 ``File not found on disk`` / ``Thumbnail not found``."""
+        row = await self.get(media_id=media_id)
+        uploaded = parse_stamp(row["uploaded_at"])
+        if thumb:
+            thumb_path = self.thumbnail_path(row=row)
+            opened = await self.storage.open_file(thumb_path) if thumb_path else None
+            if opened is not None:
+                handle, stat = opened
+                thumb_type = _THUMB_TYPES[row["thumb_filename"].rsplit(".", 1)[-1]]
+                etag = f'"{row["sha256"]}-thumb"'
+                name = f"thumb_{row['original_filename']}"
+                return Served(handle, stat.st_size, thumb_type, etag, uploaded, name, ranges=False)
+        opened = await self.storage.open_file(self.original_path(row=row))
+        if opened is None:
+            raise NotFound("Thumbnail not found" if thumb else "File not found on disk")
+        handle, stat = opened
+        content_type = "text/plain; charset=utf-8" if row["file_extension"] == "txt" else row["content_type"]
+        name = f"thumb_{row['original_filename']}" if thumb else row["original_filename"]
+        etag = f'"{row["sha256"]}"'
+        return Served(handle, stat.st_size, content_type, etag, uploaded, name, ranges=not thumb)
 
-    async def validate(self, body: Any) -> dict[str, Any]:
+    async def page(
+        self, *, paging: PageRequest, upload_type: str | None, is_used: int | None
+    ) -> tuple[list[MediaRow], int]:
+        """One page of rows, newest upload first, and the total matching."""
+        return await self.repo.page(offset=paging.skip, limit=paging.limit, upload_type=upload_type, is_used=is_used)
+
+    async def validate(self, *, ids: list[Any] | None, field: str) -> dict[str, Any]:
         """4.7: every sent id answered in order, ``valid`` = row exists and file on disk."""
-        ids = self._bulk_ids(body, canonical="fileIds", alias="ids")
+        ids = self._bulk_ids(ids, field=field)
         rows = await self.repo.get_many(i.lower() for i in ids if is_media_id(i))
         on_disk = dict(
-            zip(rows, await self.storage.existing([self.original_path(r) for r in rows.values()]), strict=True)
+            zip(rows, await self.storage.existing([self.original_path(row=r) for r in rows.values()]), strict=True)
         )
         files: list[dict[str, Any]] = []
         for item in ids:
@@ -322,17 +345,16 @@ class MediaService:
     # -- marks --------------------------------------------------------------------------------
 
     @staticmethod
-    def _bulk_ids(body: Any, *, canonical: str, alias: str) -> list[Any]:
-        picked = pick_ids(body, canonical=canonical, alias=alias)
-        if picked is None or not picked.ids:
+    def _bulk_ids(ids: list[Any] | None, *, field: str) -> list[Any]:
+        if not ids:
             raise BadRequest("fileIds array is required")
-        if len(picked.ids) > MAX_IDS:
-            raise _too_many(picked.field)
-        return picked.ids
+        if len(ids) > MAX_IDS:
+            raise _too_many(field)
+        return ids
 
-    async def bulk_mark_used(self, body: Any) -> dict[str, Any]:
+    async def bulk_mark_used(self, *, ids: list[Any] | None, field: str) -> dict[str, Any]:
         """4.8: per-id results in request order."""
-        ids = self._bulk_ids(body, canonical="fileIds", alias="ids")
+        ids = self._bulk_ids(ids, field=field)
         failed_storage = False
         try:
             done = await self.repo.mark_used([i.lower() for i in ids if is_media_id(i)], now=stamp())
@@ -352,30 +374,29 @@ class MediaService:
         ok = sum(1 for r in results if r["success"])
         return {"results": results, "summary": {"total": len(results), "successful": ok, "failed": len(results) - ok}}
 
-    async def mark_one_used(self, media_id: str) -> None:
+    async def mark_one_used(self, *, media_id: str) -> None:
         """4.9 (idempotent)."""
         done = await self.repo.mark_used([canonical_id(media_id)], now=stamp())
         if not done:
             raise NotFound("Media not found or failed to update")
 
     @staticmethod
-    def _strict_ids(body: Any) -> list[str]:
+    def _strict_ids(ids: list[Any] | None, *, field: str) -> list[str]:
         """4.10/4.11 validation: all or nothing."""
-        picked = pick_ids(body, canonical="ids", alias="fileIds")
-        if picked is None:
+        if ids is None:
             raise BadRequest("Invalid or missing ids array")
-        if not picked.ids:
+        if not ids:
             raise BadRequest("No IDs provided")
-        if len(picked.ids) > MAX_IDS:
-            raise _too_many(picked.field)
-        for item in picked.ids:
+        if len(ids) > MAX_IDS:
+            raise _too_many(field)
+        for item in ids:
             if not is_media_id(item):
                 raise BadRequest(f"Invalid UUID format: {item}")
-        return picked.ids
+        return ids
 
-    async def mark_many(self, body: Any, *, used: bool) -> tuple[int, list[str]]:
+    async def mark_many(self, *, ids: list[Any] | None, field: str, used: bool) -> tuple[int, list[str]]:
         """4.10 / 4.11: (distinct existing ids changed, ids as sent)."""
-        ids = self._strict_ids(body)
+        ids = self._strict_ids(ids, field=field)
         lowered = [i.lower() for i in ids]
         if used:
             count = len(await self.repo.mark_used(lowered, now=stamp()))
@@ -385,19 +406,18 @@ class MediaService:
 
     # -- delete and cleanup -------------------------------------------------------------------
 
-    async def delete(self, *, media_id: str, caller: Caller) -> None:
-        """4.5: the row goes first (serving stops), then the files; unlink failures are logged."""
-        row = await self.get(media_id)
-        own = row["uploader_id"] is not None and (row["uploader_role"], row["uploader_id"]) == (
-            caller.role,
-            caller.user_id,
-        )
-        if caller.role not in ("service", "admin") and not own:
+    async def delete(self, *, media_id: str, caller: Principal) -> None:
+        """4.5: the row goes first (serving stops), then the files; unlink failures are logged.
+        The service key and admins delete anything; other users only their own uploads."""
+        row = await self.get(media_id=media_id)
+        role, user_id = uploader_of(caller)
+        own = row["uploader_id"] is not None and (row["uploader_role"], row["uploader_id"]) == (role, user_id)
+        if role not in ("service", "admin") and not own:
             raise Forbidden("You can only delete your own files")
         gone = await self.repo.delete(row["id"])
         if gone is None:
             raise NotFound("Media not found")
-        await self.storage.remove(self.original_path(gone), self.thumbnail_path(gone))
+        await self.storage.remove(self.original_path(row=gone), self.thumbnail_path(row=gone))
 
     def _cutoffs(self, now: datetime) -> dict[str, str]:
         return {
@@ -416,7 +436,7 @@ class MediaService:
                 gone = await self.repo.delete_if_eligible(candidate["id"], **cutoffs)
                 if gone is None:
                     continue  # marked used (or deleted) since the candidates were read
-                await self.storage.remove(self.original_path(gone), self.thumbnail_path(gone))
+                await self.storage.remove(self.original_path(row=gone), self.thumbnail_path(row=gone))
                 deleted += 1
                 freed += gone["file_size"]
             self.metrics.cleanup_deleted.inc(deleted)

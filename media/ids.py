@@ -1,16 +1,13 @@
-"""Media ids: UUID4 strings, matched case-insensitively and looked up in lower case."""
+"""Media ids: UUID4 strings, matched case-insensitively (``shared.fields.is_media_id``) and
+looked up in lower case."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
-_MEDIA_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+from shared.fields import is_media_id
 
-
-def is_media_id(value: object) -> bool:
-    """True for a string of the hyphenated UUID shape (any case)."""
-    return isinstance(value, str) and _MEDIA_ID.fullmatch(value) is not None
+__all__ = ["is_media_id", "new_media_id"]
 
 
 def new_media_id() -> str:

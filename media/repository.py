@@ -171,7 +171,9 @@ class MediaRepository:
         async with self.db.execute(f"SELECT COUNT(*) FROM media_files {clause}", params) as cursor:
             total = (await cursor.fetchone())[0]
         async with self.db.execute(
-            f"SELECT * FROM media_files {clause} ORDER BY uploaded_at DESC, id LIMIT ? OFFSET ?",
+            # Newest first also within one second (stamps have second resolution): rowid
+            # grows with each insert, so it orders uploads that share a stamp.
+            f"SELECT * FROM media_files {clause} ORDER BY uploaded_at DESC, rowid DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ) as cursor:
             rows = [dict(r) for r in await cursor.fetchall()]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import BinaryIO
@@ -23,24 +22,14 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from media.storage import Served
 from shared.responses import error_response
+
+__all__ = ["FileStream", "Served", "content_disposition", "file_response"]
 
 CHUNK_BYTES = 256 * 1024
 CACHE_CONTROL = "public, max-age=86400"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """What is being served: the open file and the headers that describe it."""
-
-    handle: BinaryIO
-    size: int
-    content_type: str
-    etag: str
-    last_modified: datetime
-    download_name: str
-    ranges: bool  # originals accept Range; thumbnails do not
 
 
 def content_disposition(name: str) -> str:

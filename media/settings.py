@@ -21,6 +21,9 @@ class MediaSettings(ServiceSettings):
     MEDIA_UNUSED_TTL_HOURS: float = Field(default=24, ge=0)
     MEDIA_CLEANUP_INTERVAL_SECONDS: float = Field(default=3600, ge=0)
     MEDIA_IMAGE_WORKERS: int = Field(default=4, ge=1)
+    MEDIA_DECODE_BUDGET_BYTES: int = Field(default=256 * 1024 * 1024, ge=1)
+    """Decoded pixels all image workers may hold at once (estimated per image before it is
+    decoded); a decode that does not fit waits. One image larger than the budget runs alone."""
 
     @property
     def media_root(self) -> Path:

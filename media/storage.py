@@ -13,6 +13,8 @@ import logging
 import os
 import secrets
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +26,19 @@ log = logging.getLogger("media.storage")
 
 _WRITE_BUFFER = 256 * 1024
 TMP_MAX_AGE_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A stored file opened for serving, and what describes it (headers are picked from it)."""
+
+    handle: BinaryIO
+    size: int
+    content_type: str
+    etag: str
+    last_modified: datetime
+    download_name: str
+    ranges: bool  # originals accept Range; thumbnails do not
 
 
 def stored_base(media_id: str) -> str:

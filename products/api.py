@@ -1,64 +1,116 @@
-"""HTTP routes of the products service: parse, call the domain, wrap the answer.
+"""HTTP routes of the products service: parse, call the domain, pick the message, wrap the answer.
 
 Routes with a static segment (``/products/admin``, ``/products/seller/...``) are declared
-before ``/products/{product_id}`` so they are matched first.
+before ``/products/{product_id}`` so they are matched first. Every route declares what it
+answers (``response_model``) and every status it can answer (``responses``); answers still
+go out through ``ok()`` so nothing is validated twice.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
+from pydantic import WithJsonSchema
 
 from products.deps import (
+    AdminListQuery,
     CatalogueDomain,
     CurrentSeller,
     InventoryDomain,
     OptionalCaller,
+    Page10,
+    Page20,
+    PublicListQuery,
+    SellerListQuery,
     SellerOrService,
     ServiceOrAdmin,
 )
-from products.domain import HISTORY_TYPES, LIVE_STATUSES, is_seller, is_service
+from products.domain import HISTORY_TYPES, INVENTORY_FILTERS, is_seller, is_service
 from products.schemas import (
-    ADMIN_STATUSES,
-    SELLER_SORT_FIELDS,
     AdjustIn,
     AdminStatusIn,
+    AnalyticsPublic,
+    AvailabilityPublic,
+    BulkIn,
+    BulkProductPublic,
+    BulkStockIn,
     CheckAvailabilityIn,
+    CleanupPublic,
+    ConfirmPublic,
+    HistoryPagePublic,
+    InitializedPublic,
+    InventoryPublic,
     InventorySyncIn,
+    MovementsPublic,
     OrderIn,
     ProductCreateIn,
+    ProductPagePublic,
+    ProductPublic,
     ProductUpdateIn,
     RecordSaleIn,
+    ReleasePublic,
+    ReservationPublic,
     ReserveIn,
+    SaleResultPublic,
+    SellerInventoryPublic,
+    SellerProductsPublic,
     SellerStatusIn,
+    SellerStatusPublic,
+    StatsPublic,
+    StockChangePublic,
     StockIn,
+    StockSetPublic,
+    SyncedPublic,
     ValidateSellerIn,
-    count_value,
-    parse_list_query,
+    ValidateSellerPublic,
+    is_object_id,
 )
-from products.views import inventory_row_view, inventory_view, product_view
+from products.views import inventory_view, product_view
 from shared.auth import ServiceKey
-from shared.responses import BadRequest, Forbidden, ValidationFailed, ok
-from shared.store import is_object_id
-from shared.validation import json_object, object_id, page_params, pagination
+from shared.fields import EmptyAsNone
+from shared.responses import (
+    AUTH_ERRORS,
+    UPSTREAM_ERRORS,
+    Envelope,
+    Forbidden,
+    InvalidId,
+    MessageEnvelope,
+    PagedEnvelope,
+    ValidationFailed,
+    error_responses,
+    ok,
+)
 
 router = APIRouter(prefix="/api/v1")
 
 RETRIEVED = "Products retrieved successfully"
+ObjectIdPath = Annotated[str, Path(), WithJsonSchema({"type": "string", "pattern": "^[0-9a-fA-F]{24}$"})]
+"""A path id; anything but 24 hex answers 400 ``Invalid ID format`` (checked whole by ``object_id``)."""
+HistoryType = Annotated[
+    str | None, Query(), EmptyAsNone, WithJsonSchema({"type": "string", "enum": ["all", *HISTORY_TYPES]})
+]
+MOVEMENT_TYPES = ("movements", "all", "stock_update", "sale", "stock_add", "stock_reduce")
+OWNER = error_responses(*AUTH_ERRORS, 404)
 
 
-def _params(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.query_params.items() if v != ""}
+def _id(value: str) -> str:
+    if not is_object_id(value):
+        raise InvalidId()
+    return value.lower()
 
 
 # catalogue (public)
 
 
-@router.get("/products")
-async def list_products(request: Request, caller: OptionalCaller, catalogue: CatalogueDomain) -> JSONResponse:
-    query = parse_list_query(request.query_params)
+@router.get(
+    "/products",
+    response_model=PagedEnvelope[ProductPublic],
+    responses=error_responses(401, 403),
+    summary="The catalogue: filtered, sorted, paged",
+)
+async def list_products(query: PublicListQuery, caller: OptionalCaller, catalogue: CatalogueDomain) -> JSONResponse:
     page = await catalogue.list_public(query=query, principal=caller)
     return ok(page["products"], RETRIEVED, pagination=page["pagination"])
 
@@ -66,181 +118,189 @@ async def list_products(request: Request, caller: OptionalCaller, catalogue: Cat
 # admin (declared before /products/{product_id})
 
 
-@router.get("/products/admin")
-async def admin_list(request: Request, _: ServiceOrAdmin, catalogue: CatalogueDomain) -> JSONResponse:
-    query = parse_list_query(
-        request.query_params, sort_fields=SELLER_SORT_FIELDS, statuses=ADMIN_STATUSES, default_status="all"
-    )
+@router.get("/products/admin", response_model=Envelope[ProductPagePublic], responses=error_responses(*AUTH_ERRORS))
+async def admin_list(query: AdminListQuery, _: ServiceOrAdmin, catalogue: CatalogueDomain) -> JSONResponse:
     return ok(await catalogue.admin_list(query=query), RETRIEVED)
 
 
-@router.patch("/products/admin/{product_id}/status")
+@router.patch("/products/admin/{product_id}/status", response_model=Envelope[ProductPublic], responses=OWNER)
 async def admin_status(
-    product_id: str, body: AdminStatusIn, _: ServiceOrAdmin, catalogue: CatalogueDomain
+    product_id: ObjectIdPath, body: AdminStatusIn, _: ServiceOrAdmin, catalogue: CatalogueDomain
 ) -> JSONResponse:
-    view = await catalogue.admin_set_status(product_id=object_id(product_id), status=body.status)
+    product_id = _id(product_id)
+    view = await catalogue.admin_set_status(product_id=product_id, status=body.checked_status())
     return ok(view, "Product status updated successfully")
 
 
 # a seller's products
 
 
-@router.get("/products/seller/{seller_id}")
+@router.get(
+    "/products/seller/{seller_id}",
+    response_model=Envelope[SellerProductsPublic],
+    responses=error_responses(*AUTH_ERRORS),
+)
 async def seller_products(
-    seller_id: str, request: Request, caller: OptionalCaller, catalogue: CatalogueDomain
+    seller_id: ObjectIdPath, query: SellerListQuery, caller: OptionalCaller, catalogue: CatalogueDomain
 ) -> JSONResponse:
-    seller_id = object_id(seller_id)
-    query = parse_list_query(
-        request.query_params, sort_fields=SELLER_SORT_FIELDS, default_status=None, with_seller=False
-    )
-    data = await catalogue.list_seller(seller_id=seller_id, query=query, principal=caller)
+    data = await catalogue.list_seller(seller_id=_id(seller_id), query=query, principal=caller)
     return ok(data, "Seller products retrieved successfully")
 
 
-@router.get("/products/seller/{seller_id}/analytics")
+def _owner_or_service(caller: object, seller_id: str) -> None:
+    if not is_service(caller) and not is_seller(caller, seller_id):  # type: ignore[arg-type]
+        raise Forbidden("Access denied")
+
+
+@router.get(
+    "/products/seller/{seller_id}/analytics",
+    response_model=Envelope[AnalyticsPublic],
+    responses=error_responses(*AUTH_ERRORS),
+)
 async def seller_analytics(
-    seller_id: str, request: Request, caller: SellerOrService, catalogue: CatalogueDomain
+    seller_id: ObjectIdPath,
+    caller: SellerOrService,
+    catalogue: CatalogueDomain,
+    period: Annotated[
+        str | None, Query(), EmptyAsNone, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 365})
+    ] = None,
 ) -> JSONResponse:
-    seller_id = object_id(seller_id)
-    if not is_service(caller) and not is_seller(caller, seller_id):
-        raise Forbidden("Access denied")
-    raw = _params(request).get("period", "30")
-    try:
-        period = count_value(raw, "period", minimum=1, maximum=365)
-    except ValueError:
-        raise ValidationFailed.field("period", "period must be an integer between 1 and 365") from None
-    return ok(await catalogue.analytics(seller_id=seller_id, period=period), "Analytics retrieved successfully")
+    seller_id = _id(seller_id)
+    _owner_or_service(caller, seller_id)
+    text = (period or "30").strip()
+    if not (text.isdigit() and len(text) <= 3 and 1 <= int(text) <= 365):
+        raise ValidationFailed.field("period", "period must be an integer between 1 and 365")
+    return ok(await catalogue.analytics(seller_id=seller_id, period=int(text)), "Analytics retrieved successfully")
 
 
-@router.get("/inventory/seller/{seller_id}")
+@router.get(
+    "/inventory/seller/{seller_id}",
+    response_model=Envelope[SellerInventoryPublic],
+    responses=error_responses(*AUTH_ERRORS),
+)
 async def seller_inventory(
-    seller_id: str, request: Request, caller: SellerOrService, catalogue: CatalogueDomain
+    seller_id: ObjectIdPath,
+    paging: Page20,
+    caller: SellerOrService,
+    catalogue: CatalogueDomain,
+    status: Annotated[
+        str | None, Query(), EmptyAsNone, WithJsonSchema({"type": "string", "enum": list(INVENTORY_FILTERS)})
+    ] = None,
 ) -> JSONResponse:
-    seller_id = object_id(seller_id)
-    if not is_service(caller) and not is_seller(caller, seller_id):
-        raise Forbidden("Access denied")
-    q = _params(request)
-    page, limit = page_params(q.get("page"), q.get("limit"), default_limit=20, max_limit=100)
-    status = q.get("status", "all")
-    conditions = {
-        "all": {"status": {"$in": LIVE_STATUSES}},
-        "active": {"status": "active"},
-        "low": {"status": "active", "stockLevel": "low"},
-        "out": {"status": "active", "stockLevel": "out"},
-    }
-    if status not in conditions:
+    seller_id = _id(seller_id)
+    _owner_or_service(caller, seller_id)
+    status = status or "all"
+    if status not in INVENTORY_FILTERS:
         raise ValidationFailed.field("status", "Status must be all, low, out or active")
-    repo = catalogue.repo
-    docs, total = await repo.list_products(
-        {"sellerId": seller_id, **conditions[status]},
-        sort=[("createdAt", -1), ("_id", -1)],
-        skip=(page - 1) * limit,
-        limit=limit,
-    )
-    rows = await repo.find_products(
-        {"sellerId": seller_id, "status": {"$in": LIVE_STATUSES}},
-        projection={"status": 1, "totalStock": 1, "reservedStock": 1, "soldStock": 1, "stock": 1, "stockLevel": 1},
-    )
-    summary = {
-        "totalProducts": len(rows),
-        "totalStock": sum(int(r.get("totalStock", 0)) for r in rows),
-        "totalReserved": sum(int(r.get("reservedStock", 0)) for r in rows),
-        "totalSold": sum(int(r.get("soldStock", 0)) for r in rows),
-        "totalAvailable": sum(int(r.get("stock", 0)) for r in rows),
-        "lowStockCount": sum(r["status"] == "active" and r.get("stockLevel") == "low" for r in rows),
-        "outOfStockCount": sum(r["status"] == "active" and r.get("stockLevel") == "out" for r in rows),
-    }
-    data = {
-        "inventories": [inventory_row_view(d) for d in docs],
-        "pagination": pagination(page, limit, total),
-        "summary": summary,
-    }
+    data = await catalogue.seller_inventory(seller_id=seller_id, status=status, page=paging.page, limit=paging.limit)
     return ok(data, "Inventory retrieved successfully")
 
 
 # single products
 
 
-@router.post("/products", status_code=201)
+@router.post(
+    "/products",
+    status_code=201,
+    response_model=Envelope[ProductPublic],
+    responses=error_responses(*AUTH_ERRORS, *UPSTREAM_ERRORS),
+)
 async def create_product(body: ProductCreateIn, seller: CurrentSeller, catalogue: CatalogueDomain) -> JSONResponse:
     view = await catalogue.create(seller_id=seller.user_id or "", data=body)
     return ok(view, "Product created successfully", status_code=201)
 
 
-@router.get("/products/{product_id}")
-async def get_product(product_id: str, caller: OptionalCaller, catalogue: CatalogueDomain) -> JSONResponse:
-    doc = await catalogue.get_product(product_id=object_id(product_id), principal=caller)
+@router.get("/products/{product_id}", response_model=Envelope[ProductPublic], responses=error_responses(401, 404))
+async def get_product(product_id: ObjectIdPath, caller: OptionalCaller, catalogue: CatalogueDomain) -> JSONResponse:
+    doc = await catalogue.get_product(product_id=_id(product_id), principal=caller)
     return ok(product_view(doc), "Product retrieved successfully")
 
 
-@router.put("/products/{product_id}")
+@router.put(
+    "/products/{product_id}",
+    response_model=Envelope[ProductPublic],
+    responses=error_responses(*AUTH_ERRORS, 404, 409, *UPSTREAM_ERRORS),
+)
 async def update_product(
-    product_id: str,
+    product_id: ObjectIdPath,
     body: ProductUpdateIn,
     seller: CurrentSeller,
     catalogue: CatalogueDomain,
     inventory: InventoryDomain,
 ) -> JSONResponse:
-    product = await catalogue.owned_product(product_id=object_id(product_id), principal=seller)
+    product = await catalogue.owned_product(product_id=_id(product_id), principal=seller)
     view = await catalogue.update(product=product, seller_id=product["sellerId"], data=body)
-    if "stock" in body.model_fields_set:
-        await inventory.set_available(product=product, stock=body.stock, notes="Updated with the product")
+    sent = body.model_fields_set
+    if "lowStockAlert" in sent and body.lowStockAlert is not None:
+        current = await catalogue.get_product(product_id=product["_id"], principal=seller)
+        view = product_view(await inventory.set_low_alert(product=current, threshold=body.lowStockAlert))
+    if "stock" in sent and body.stock is not None:
+        current = await catalogue.get_product(product_id=product["_id"], principal=seller)
+        await inventory.set_available(product=current, stock=body.stock, notes="Updated with the product")
         view = product_view(await catalogue.get_product(product_id=product["_id"], principal=seller))
     return ok(view, "Product updated successfully")
 
 
-@router.delete("/products/{product_id}")
-async def delete_product(product_id: str, caller: SellerOrService, catalogue: CatalogueDomain) -> JSONResponse:
-    await catalogue.delete(product_id=object_id(product_id), principal=caller)
+@router.delete("/products/{product_id}", response_model=MessageEnvelope, responses=OWNER)
+async def delete_product(product_id: ObjectIdPath, caller: SellerOrService, catalogue: CatalogueDomain) -> JSONResponse:
+    await catalogue.delete(product_id=_id(product_id), principal=caller)
     return ok(None, "Product deleted successfully")
 
 
-@router.get("/products/{product_id}/history")
+@router.get("/products/{product_id}/history", response_model=Envelope[HistoryPagePublic], responses=OWNER)
 async def product_history(
-    product_id: str, request: Request, caller: SellerOrService, catalogue: CatalogueDomain
+    product_id: ObjectIdPath,
+    paging: Page10,
+    caller: SellerOrService,
+    catalogue: CatalogueDomain,
+    type: HistoryType = None,
 ) -> JSONResponse:
-    product_id = object_id(product_id)
-    q = _params(request)
-    page, limit = page_params(q.get("page"), q.get("limit"), default_limit=10, max_limit=100)
-    kind = q.get("type", "all")
+    product_id = _id(product_id)
+    kind = type or "all"
     if kind != "all" and kind not in HISTORY_TYPES:
-        raise ValidationFailed.field(
-            "type", "type must be all, price_change, stock_update, status_change, sale, stock_add or stock_reduce"
-        )
-    data = await catalogue.history(product_id=product_id, principal=caller, kind=kind, page=page, limit=limit)
+        raise ValidationFailed.field("type", f"type must be all, {', '.join(HISTORY_TYPES)}")
+    data = await catalogue.history(
+        product_id=product_id, principal=caller, kind=kind, page=paging.page, limit=paging.limit
+    )
     return ok(data, "Product history retrieved successfully", pagination=data["pagination"])
 
 
-async def _seller_write(product_id: str, seller: Any, catalogue: Any) -> dict[str, Any]:
-    product = await catalogue.owned_product(product_id=object_id(product_id), principal=seller)
-    await catalogue.ensure_seller_active(seller_id=product["sellerId"])
-    return product
-
-
-@router.put("/products/{product_id}/stock")
+@router.put(
+    "/products/{product_id}/stock",
+    response_model=Envelope[StockSetPublic],
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+)
 async def set_stock(
-    product_id: str, body: StockIn, seller: CurrentSeller, catalogue: CatalogueDomain, inventory: InventoryDomain
+    product_id: ObjectIdPath,
+    body: StockIn,
+    seller: CurrentSeller,
+    catalogue: CatalogueDomain,
+    inventory: InventoryDomain,
 ) -> JSONResponse:
-    product = await _seller_write(product_id, seller, catalogue)
+    product = await catalogue.writable_product(product_id=_id(product_id), principal=seller)
     data = await inventory.set_available(product=product, stock=body.stock, notes=body.notes)
     return ok(data, "Stock updated successfully")
 
 
-@router.get("/products/{product_id}/inventory")
-async def get_inventory(product_id: str, caller: SellerOrService, catalogue: CatalogueDomain) -> JSONResponse:
-    product = await catalogue.owned_product(product_id=object_id(product_id), principal=caller, message="Access denied")
+@router.get("/products/{product_id}/inventory", response_model=Envelope[InventoryPublic], responses=OWNER)
+async def get_inventory(product_id: ObjectIdPath, caller: SellerOrService, catalogue: CatalogueDomain) -> JSONResponse:
+    product = await catalogue.owned_product(product_id=_id(product_id), principal=caller, message="Access denied")
     return ok(inventory_view(product), "Inventory retrieved successfully")
 
 
-@router.post("/products/{product_id}/inventory")
+@router.post(
+    "/products/{product_id}/inventory",
+    response_model=Envelope[InventoryPublic],
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+)
 async def sync_inventory(
-    product_id: str,
+    product_id: ObjectIdPath,
     caller: SellerOrService,
     catalogue: CatalogueDomain,
     inventory: InventoryDomain,
-    body: InventorySyncIn | None = None,
+    body: Annotated[InventorySyncIn | None, Body()] = None,
 ) -> JSONResponse:
-    product = await catalogue.owned_product(product_id=object_id(product_id), principal=caller, message="Access denied")
+    product = await catalogue.owned_product(product_id=_id(product_id), principal=caller, message="Access denied")
     if body is not None and body.lowStockThreshold is not None:
         if not is_service(caller):
             await catalogue.ensure_seller_active(seller_id=product["sellerId"])
@@ -248,27 +308,41 @@ async def sync_inventory(
     return ok(inventory_view(product, with_reservations=False), "Inventory created/synced successfully")
 
 
-@router.put("/products/{product_id}/inventory/adjust")
+@router.put(
+    "/products/{product_id}/inventory/adjust",
+    response_model=Envelope[InventoryPublic],
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+)
 async def adjust_inventory(
-    product_id: str, body: AdjustIn, seller: CurrentSeller, catalogue: CatalogueDomain, inventory: InventoryDomain
+    product_id: ObjectIdPath,
+    body: AdjustIn,
+    seller: CurrentSeller,
+    catalogue: CatalogueDomain,
+    inventory: InventoryDomain,
 ) -> JSONResponse:
-    product = await _seller_write(product_id, seller, catalogue)
+    product = await catalogue.writable_product(product_id=_id(product_id), principal=seller)
     data = await inventory.adjust_total(product=product, new_total=body.newStock, notes=body.notes or body.reason)
     return ok(data, "Stock adjusted successfully")
 
 
-@router.get("/products/{product_id}/inventory/movements")
+@router.get("/products/{product_id}/inventory/movements", response_model=Envelope[MovementsPublic], responses=OWNER)
 async def inventory_movements(
-    product_id: str, request: Request, caller: SellerOrService, catalogue: CatalogueDomain
+    product_id: ObjectIdPath,
+    paging: Page20,
+    caller: SellerOrService,
+    catalogue: CatalogueDomain,
+    type: Annotated[
+        str | None, Query(), EmptyAsNone, WithJsonSchema({"type": "string", "enum": list(MOVEMENT_TYPES)})
+    ] = None,
 ) -> JSONResponse:
-    product_id = object_id(product_id)
-    q = _params(request)
-    page, limit = page_params(q.get("page"), q.get("limit"), default_limit=20, max_limit=100)
-    kind = q.get("type", "movements")
-    if kind not in ("movements", "all", "stock_update", "sale", "stock_add", "stock_reduce"):
-        raise ValidationFailed.field("type", "type must be stock_update or sale")
+    product_id = _id(product_id)
+    kind = type or "movements"
+    if kind not in MOVEMENT_TYPES:
+        raise ValidationFailed.field("type", "type must be stock_add, stock_reduce, stock_update or sale")
     kind = "movements" if kind == "all" else kind
-    data = await catalogue.history(product_id=product_id, principal=caller, kind=kind, page=page, limit=limit)
+    data = await catalogue.history(
+        product_id=product_id, principal=caller, kind=kind, page=paging.page, limit=paging.limit
+    )
     product = await catalogue.get_product(product_id=product_id, principal=caller)
     movements = {
         "movements": data["history"],
@@ -280,103 +354,102 @@ async def inventory_movements(
 
 # service endpoints
 
-
-@router.post("/service/products/bulk")
-async def service_bulk(request: Request, _: ServiceKey, catalogue: CatalogueDomain) -> JSONResponse:
-    body = await json_object(request)
-    ids = body.get("productIds")
-    if not isinstance(ids, list) or not ids:
-        raise BadRequest("productIds array is required")
-    if len(ids) > 100:
-        raise ValidationFailed.field("productIds", "productIds cannot contain more than 100 ids")
-    return ok(await catalogue.bulk(product_ids=ids), RETRIEVED)
+SERVICE_ERRORS = error_responses(*AUTH_ERRORS)
 
 
-@router.post("/service/products/validate-seller")
+@router.post("/service/products/bulk", response_model=Envelope[list[BulkProductPublic]], responses=SERVICE_ERRORS)
+async def service_bulk(body: BulkIn, _: ServiceKey, catalogue: CatalogueDomain) -> JSONResponse:
+    return ok(await catalogue.bulk(product_ids=body.productIds), RETRIEVED)
+
+
+@router.post(
+    "/service/products/validate-seller",
+    response_model=Envelope[ValidateSellerPublic],
+    responses=error_responses(*AUTH_ERRORS, 404),
+)
 async def service_validate_seller(body: ValidateSellerIn, _: ServiceKey, catalogue: CatalogueDomain) -> JSONResponse:
     data = await catalogue.validate_seller(product_id=body.productId, seller_id=body.sellerId)
     return ok(data, "Validation completed")
 
 
-@router.post("/service/products/record-sale")
+@router.post("/service/products/record-sale", response_model=Envelope[list[SaleResultPublic]], responses=SERVICE_ERRORS)
 async def service_record_sale(body: RecordSaleIn, _: ServiceKey, catalogue: CatalogueDomain) -> JSONResponse:
     data = await catalogue.record_sale(order_id=body.orderId, customer_id=body.customerId, items=body.items)
     return ok(data, "Sales recorded successfully")
 
 
-@router.put("/service/products/stock")
-async def service_bulk_stock(request: Request, _: ServiceKey, inventory: InventoryDomain) -> JSONResponse:
-    body = await json_object(request)
-    updates = body.get("updates")
-    if not isinstance(updates, list) or not updates:
-        raise BadRequest("updates array is required")
-    if len(updates) > 100:
-        raise ValidationFailed.field("updates", "updates cannot contain more than 100 entries")
-    parsed: list[tuple[str, int]] = []
-    errors = []
-    for index, item in enumerate(updates):
-        item = item if isinstance(item, dict) else {}
-        product_id, change = item.get("productId"), item.get("stockChange")
-        if not is_object_id(product_id):
-            errors.append({"field": f"updates.{index}.productId", "message": "Invalid product ID format"})
-        if isinstance(change, bool) or not isinstance(change, int) or change == 0:
-            errors.append(
-                {"field": f"updates.{index}.stockChange", "message": "stockChange must be a non-zero integer"}
-            )
-        elif is_object_id(product_id):
-            parsed.append((product_id.lower(), change))
-    if errors:
-        raise ValidationFailed(errors=errors)
-    return ok(await inventory.bulk_change(updates=parsed), "Bulk stock update completed")
+@router.put(
+    "/service/products/stock",
+    response_model=Envelope[list[StockChangePublic]],
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+)
+async def service_bulk_stock(body: BulkStockIn, _: ServiceKey, inventory: InventoryDomain) -> JSONResponse:
+    updates = [(u.productId, u.stockChange) for u in body.updates]
+    return ok(await inventory.bulk_change(updates=updates), "Bulk stock update completed")
 
 
-@router.post("/service/inventory/check-availability")
-@router.post("/service/products/inventory-check")
+@router.post(
+    "/service/inventory/check-availability", response_model=Envelope[AvailabilityPublic], responses=SERVICE_ERRORS
+)
+@router.post("/service/products/inventory-check", response_model=Envelope[AvailabilityPublic], responses=SERVICE_ERRORS)
 async def service_check(body: CheckAvailabilityIn, _: ServiceKey, inventory: InventoryDomain) -> JSONResponse:
     return ok(await inventory.check(items=body.items), "Availability checked successfully")
 
 
-@router.post("/service/inventory/reserve")
+@router.post(
+    "/service/inventory/reserve",
+    response_model=Envelope[ReservationPublic],
+    responses=error_responses(*AUTH_ERRORS, 409),
+)
 async def service_reserve(body: ReserveIn, _: ServiceKey, inventory: InventoryDomain) -> JSONResponse:
-    data, message = await inventory.reserve(
+    result = await inventory.reserve(
         order_id=body.orderId, customer_id=body.customerId, items=body.items, minutes=body.expirationMinutes
     )
-    return ok(data, message)
+    return ok(result.data, "Reservation already exists" if result.existing else "All items reserved successfully")
 
 
-@router.post("/service/inventory/confirm")
+@router.post(
+    "/service/inventory/confirm",
+    response_model=Envelope[ConfirmPublic],
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+)
 async def service_confirm(body: OrderIn, _: ServiceKey, inventory: InventoryDomain) -> JSONResponse:
-    data, message = await inventory.confirm(order_id=body.orderId)
-    return ok(data, message)
+    result = await inventory.confirm(order_id=body.orderId)
+    message = "Reservations already confirmed" if result.already else "Reservations confirmed successfully"
+    return ok(result.data, message)
 
 
-@router.post("/service/inventory/release")
+@router.post(
+    "/service/inventory/release", response_model=Envelope[ReleasePublic], responses=error_responses(*AUTH_ERRORS, 409)
+)
 async def service_release(body: OrderIn, _: ServiceKey, inventory: InventoryDomain) -> JSONResponse:
     return ok(await inventory.release(order_id=body.orderId, reason=body.reason), "Reservations released successfully")
 
 
-@router.post("/service/inventory/cleanup-expired")
+@router.post("/service/inventory/cleanup-expired", response_model=Envelope[CleanupPublic], responses=SERVICE_ERRORS)
 async def service_cleanup(_: ServiceKey, inventory: InventoryDomain) -> JSONResponse:
     cleaned = await inventory.cleanup_expired()
     return ok({"cleanedCount": cleaned}, f"Cleaned {cleaned} expired reservations")
 
 
-@router.post("/service/products/seller-status")
+@router.post("/service/products/seller-status", response_model=Envelope[SellerStatusPublic], responses=SERVICE_ERRORS)
 async def service_seller_status(body: SellerStatusIn, _: ServiceKey, catalogue: CatalogueDomain) -> JSONResponse:
-    data = await catalogue.set_seller_status(seller_id=body.sellerId, active=body.isActive)
+    data = await catalogue.set_seller_status(
+        seller_id=body.sellerId, active=body.isActive, token_version=body.tokenVersion
+    )
     return ok(data, "Seller products status updated")
 
 
-@router.get("/service/products/stats")
+@router.get("/service/products/stats", response_model=Envelope[StatsPublic], responses=SERVICE_ERRORS)
 async def service_stats(_: ServiceOrAdmin, catalogue: CatalogueDomain) -> JSONResponse:
     return ok(await catalogue.stats(), "Product stats retrieved successfully")
 
 
-@router.post("/service/inventory/initialize-all")
+@router.post("/service/inventory/initialize-all", response_model=Envelope[InitializedPublic], responses=SERVICE_ERRORS)
 async def service_initialize_all(_: ServiceKey) -> JSONResponse:
     return ok({"initialized": 0}, "Inventory initialized")
 
 
-@router.post("/service/inventory/sync-products")
+@router.post("/service/inventory/sync-products", response_model=Envelope[SyncedPublic], responses=SERVICE_ERRORS)
 async def service_sync_products(_: ServiceKey) -> JSONResponse:
     return ok({"synced": 0}, "Inventory synced")

@@ -34,6 +34,7 @@ def create_app(
     async def startup(app: FastAPI) -> None:
         await store.connect()
         await repo.create_indexes()
+        await repo.migrate_history_types()
         await inventory.start()
 
     async def shutdown(app: FastAPI) -> None:

@@ -1,4 +1,9 @@
-"""Route dependencies of the products service (``Annotated`` aliases)."""
+"""Route dependencies of the products service (``Annotated`` aliases).
+
+Credentials go through :func:`shared.auth.any_of` / :func:`shared.auth.require_role`; on top,
+a seller token older than the token version the sellers service recorded here
+(``seller_status.tokenVersion``) is refused with 401 ``Invalid token``.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,9 @@ from fastapi import Depends, Request
 
 from products.domain import Catalogue
 from products.inventory import Inventory
-from shared.auth import (
-    SERVICE_KEY_HEADER,
-    Principal,
-    any_of,
-    bearer_token,
-    check_service_key,
-    decode_token,
-    require_role,
-)
-from shared.responses import Unauthorized
+from products.schemas import ADMIN_STATUSES, SELLER_SORT_FIELDS, ListQuery, list_query
+from shared.auth import Principal, any_of, require_role
+from shared.fields import PageRequest, page_query
 
 
 async def _catalogue(request: Request) -> Catalogue:
@@ -32,28 +30,54 @@ CatalogueDomain = Annotated[Catalogue, Depends(_catalogue)]
 InventoryDomain = Annotated[Inventory, Depends(_inventory)]
 
 
-async def _optional_caller(request: Request) -> Principal | None:
-    """Public endpoints: anonymous is fine, but credentials that are sent must be valid."""
-    settings = request.app.state.settings
-    if SERVICE_KEY_HEADER.lower() in request.headers:
-        check_service_key(settings, request.headers.get(SERVICE_KEY_HEADER))
-        return Principal(kind="service")
-    if "authorization" not in request.headers:
-        return None
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthorized("Invalid token")
-    claims = decode_token(settings, token)
-    return Principal(kind="user", role=claims.get("role"), user_id=claims["sub"], claims=claims)
+async def _current(catalogue: Catalogue, principal: Principal | None) -> Principal | None:
+    """``principal``, unless it is a seller token older than the recorded token version."""
+    if principal is not None and principal.role == "seller" and principal.user_id:
+        await catalogue.check_token_version(seller_id=principal.user_id, version=principal.claims.get("ver"))
+    return principal
+
+
+_ANYONE = any_of(service=True, roles=("customer", "seller", "admin"), anonymous=True)
+_SELLER_OR_SERVICE = any_of(service=True, roles=("seller",))
+
+
+async def _optional_caller(
+    catalogue: CatalogueDomain, principal: Annotated[Principal | None, Depends(_ANYONE)]
+) -> Principal | None:
+    return await _current(catalogue, principal)
+
+
+async def _seller(
+    catalogue: CatalogueDomain, principal: Annotated[Principal, Depends(require_role("seller"))]
+) -> Principal:
+    await _current(catalogue, principal)
+    return principal
+
+
+async def _seller_or_service(
+    catalogue: CatalogueDomain, principal: Annotated[Principal, Depends(_SELLER_OR_SERVICE)]
+) -> Principal:
+    await _current(catalogue, principal)
+    return principal
 
 
 OptionalCaller = Annotated[Principal | None, Depends(_optional_caller)]
 """None for anonymous callers; a service or a user when valid credentials were sent."""
 
-CurrentSeller = Annotated[Principal, Depends(require_role("seller"))]
-"""A seller's access token (403 ``Access denied`` for other roles)."""
+CurrentSeller = Annotated[Principal, Depends(_seller)]
+"""A seller's current access token (403 ``Access denied`` for other roles)."""
 
-SellerOrService = Annotated[Principal, Depends(any_of(service=True, roles=("seller",)))]
-"""The service key (wins when present) or a seller's token; ownership is checked per product."""
+SellerOrService = Annotated[Principal, Depends(_seller_or_service)]
+"""The service key (wins when present) or a seller's current token; ownership is checked per product."""
 
 ServiceOrAdmin = Annotated[Principal, Depends(any_of(service=True, roles=("admin",)))]
+
+PublicListQuery = Annotated[ListQuery, Depends(list_query())]
+SellerListQuery = Annotated[
+    ListQuery, Depends(list_query(sort_fields=SELLER_SORT_FIELDS, default_status=None, with_seller=False))
+]
+AdminListQuery = Annotated[
+    ListQuery, Depends(list_query(sort_fields=SELLER_SORT_FIELDS, statuses=ADMIN_STATUSES, default_status="all"))
+]
+Page10 = Annotated[PageRequest, Depends(page_query(default_limit=10, max_limit=100))]
+Page20 = Annotated[PageRequest, Depends(page_query(default_limit=20, max_limit=100))]

@@ -1,8 +1,10 @@
 """The rules of the catalogue: products, visibility, search, history, analytics, admin, service.
 
-No HTTP types here; errors are the shared ``AppError`` subclasses with the contract's
-messages. Stock counters are changed only in ``products.inventory`` (conditional updates).
-Callers are :class:`shared.auth.Principal` values, or None for anonymous public callers.
+No HTTP types, no messages for success and no store operators here: the domain decides,
+:mod:`products.repository` reads and writes, routes pick the message. Errors are the shared
+``AppError`` subclasses with the contract's messages. Stock counters are changed only in
+``products.inventory``. Callers are :class:`shared.auth.Principal` values, or None for
+anonymous public callers.
 """
 
 from __future__ import annotations
@@ -10,20 +12,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from products.repository import ProductRepository
+from products.levels import DEFAULT_LOW_STOCK_ALERT, stock_level
+from products.repository import ProductCriteria, ProductRepository
 from products.schemas import ImageIn, ListQuery, ProductCreateIn, ProductFields, ProductUpdateIn
 from products.settings import ProductsSettings
-from products.views import bulk_view, history_view, product_view, stock_level
+from products.views import bulk_view, history_view, inventory_row_view, product_view
 from shared.auth import Principal
 from shared.clients import ServiceClients, UpstreamStatus
-from shared.responses import BadRequest, Forbidden, NotFound, ServiceUnavailable, UpstreamError
+from shared.responses import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized, UpstreamError
 from shared.store import Document, new_id
 from shared.timeutil import now_iso
 from shared.validation import from_cents, pagination
@@ -33,15 +36,22 @@ NOT_OWNER = "You can only modify your own products"
 SELLER_DEACTIVATED = "Seller account is deactivated"
 INACTIVE_NOT_ALLOWED = "Not allowed to view inactive products"
 MEDIA_UNAVAILABLE = "Media service unavailable"
-LIVE_STATUSES = ["active", "inactive", "draft"]
-HISTORY_TYPES = {
-    "price_change": "price_change",
-    "stock_update": "stock_update",
-    "status_change": "status_change",
-    "sale": "sale",
-    "stock_add": "stock_update",
-    "stock_reduce": "stock_update",
+LIVE_STATUSES = ("active", "inactive", "draft")
+STOCK_TYPES = ("stock_add", "stock_reduce", "stock_update")
+"""The stock history types (``stock_update`` is the legacy name, migrated at start-up)."""
+HISTORY_FILTERS: dict[str, tuple[str, ...] | None] = {
+    "all": None,
+    "price_change": ("price_change",),
+    "status_change": ("status_change",),
+    "sale": ("sale",),
+    "stock_add": ("stock_add",),
+    "stock_reduce": ("stock_reduce",),
+    "stock_update": STOCK_TYPES,
+    "movements": (*STOCK_TYPES, "sale"),
 }
+"""What each ``type`` filter of the history endpoints selects."""
+HISTORY_TYPES = tuple(k for k in HISTORY_FILTERS if k not in ("all", "movements"))
+INVENTORY_FILTERS = ("all", "active", "low", "out")
 WORD_RE = re.compile(r"\w+")
 MAX_SEARCH_WORDS = 10
 
@@ -54,22 +64,15 @@ def words(text: str) -> list[str]:
     return WORD_RE.findall(text.casefold())
 
 
+def search_words(search: str) -> tuple[str, ...]:
+    """The distinct words of a search, at most :data:`MAX_SEARCH_WORDS`."""
+    return tuple(dict.fromkeys(words(search)))[:MAX_SEARCH_WORDS]
+
+
 def search_fields(name: str, description: str, tags: Iterable[str]) -> tuple[str, list[str]]:
     """``searchText`` (lower-case name, description, tags) and the distinct words it indexes."""
     text = " ".join([name, description, *tags]).casefold()
     return text, sorted(set(words(text)))
-
-
-def search_conditions(search: str) -> list[dict[str, Any]]:
-    """Store conditions on ``searchText`` equivalent to the keyword lookup (the scan fallback).
-
-    Every query word must start a word of the text; a query without any word is matched as a
-    literal substring. Regex metacharacters are always escaped.
-    """
-    tokens = list(dict.fromkeys(words(search)))[:MAX_SEARCH_WORDS]
-    if not tokens:
-        return [{"searchText": {"$regex": re.escape(search.casefold())}}]
-    return [{"searchText": {"$regex": r"(?<!\w)" + re.escape(token)}} for token in tokens]
 
 
 def sale_entry_id(order_id: str, product_id: str) -> str:
@@ -92,33 +95,71 @@ def is_seller(principal: Principal | None, seller_id: str | None = None) -> bool
     )
 
 
-def _sort(field: str, direction: int) -> list[tuple[str, int]]:
-    return [(field, direction), ("_id", direction)]
+def _statuses(status: str | None) -> tuple[str, ...] | None:
+    return LIVE_STATUSES if status == "all" else ((status,) if status else None)
 
 
-def _status_filter(status: str | None) -> Any:
-    return {"$in": LIVE_STATUSES} if status == "all" else status
+def _listing_criteria(query: ListQuery, **fields: Any) -> ProductCriteria:
+    """The criteria of a listing: ``fields`` plus the query's own filters."""
+    return ProductCriteria(
+        category=query.category,
+        subcategory=query.subcategory,
+        min_price_cents=query.min_price,
+        max_price_cents=query.max_price,
+        **fields,
+    )
 
 
 class Catalogue:
-    """The catalogue use cases. Built once per app; methods are keyword-only."""
+    """The catalogue use cases. Built once per app; public methods are keyword-only."""
 
     def __init__(self, *, repo: ProductRepository, clients: ServiceClients, settings: ProductsSettings) -> None:
         self.repo = repo
         self.clients = clients
         self.settings = settings
+        self._seller_cache: dict[str, tuple[float, Document | None]] = {}
+
+    # sellers
+
+    async def _seller_status(self, seller_id: str, *, fresh: bool = False) -> Document | None:
+        """The seller's ``seller_status``: from a small cache for at most
+        ``SELLER_STATUS_CACHE_SECONDS`` (other processes' writes show within that), read
+        afresh when ``fresh`` and whenever this process writes it."""
+        now = time.monotonic()
+        cached = self._seller_cache.get(seller_id)
+        if not fresh and cached is not None and now - cached[0] < self.settings.SELLER_STATUS_CACHE_SECONDS:
+            return cached[1]
+        status = await self.repo.get_seller_status(seller_id)
+        if len(self._seller_cache) >= 10_000:
+            self._seller_cache.clear()
+        self._seller_cache[seller_id] = (now, status)
+        return status
+
+    async def check_token_version(self, *, seller_id: str, version: Any) -> None:
+        """401 ``Invalid token`` for a seller token older than the recorded token version."""
+        status = await self._seller_status(seller_id)
+        recorded = int((status or {}).get("tokenVersion") or 0)
+        given = version if isinstance(version, int) and not isinstance(version, bool) else 0
+        if given < recorded:
+            raise Unauthorized("Invalid token")
+
+    async def ensure_seller_active(self, *, seller_id: str) -> None:
+        """403 when the sellers service told us this seller is deactivated (always read afresh)."""
+        status = await self._seller_status(seller_id, fresh=True)
+        if status is not None and not status.get("isActive", True):
+            raise Forbidden(SELLER_DEACTIVATED)
 
     # reading single products
 
     async def get_product(self, *, product_id: str, principal: Principal | None) -> Document:
         """A product as ``principal`` may see it: deleted only for svc/admin, hidden ones for the owner too."""
         doc = await self.repo.get_product(product_id)
-        if doc is None or not self.can_see(doc, principal):
+        if doc is None or not self.can_see(doc=doc, principal=principal):
             raise NotFound(PRODUCT_NOT_FOUND)
         return doc
 
     @staticmethod
-    def can_see(doc: Mapping[str, Any], principal: Principal | None) -> bool:
+    def can_see(*, doc: Mapping[str, Any], principal: Principal | None) -> bool:
         if is_service(principal):
             return True
         if doc.get("status") == "deleted":
@@ -134,11 +175,12 @@ class Catalogue:
             raise Forbidden(message)
         return doc
 
-    async def ensure_seller_active(self, *, seller_id: str) -> None:
-        """403 when the sellers service told us this seller is deactivated."""
-        status = await self.repo.get_seller_status(seller_id)
-        if status is not None and not status.get("isActive", True):
-            raise Forbidden(SELLER_DEACTIVATED)
+    async def writable_product(self, *, product_id: str, principal: Principal) -> Document:
+        """An owned product whose seller may still write (403 when deactivated)."""
+        product = await self.owned_product(product_id=product_id, principal=principal)
+        if not is_service(principal):
+            await self.ensure_seller_active(seller_id=product["sellerId"])
+        return product
 
     # listing
 
@@ -153,12 +195,10 @@ class Catalogue:
             elif not is_service(principal):
                 raise Forbidden(INACTIVE_NOT_ALLOWED)
         owner_view = is_service(principal) or (seller_id is not None and is_seller(principal, seller_id))
-        base: dict[str, Any] = {"status": _status_filter(query.status)}
-        if not owner_view:
-            base["sellerActive"] = True
-        if seller_id:
-            base["sellerId"] = seller_id
-        return await self._page(base, query)
+        criteria = _listing_criteria(
+            query, statuses=_statuses(query.status), seller_active=None if owner_view else True, seller_id=seller_id
+        )
+        return await self._page(criteria, query)
 
     async def list_seller(self, *, seller_id: str, query: ListQuery, principal: Principal | None) -> dict[str, Any]:
         """Endpoint 6: a seller's products with a summary (all statuses for owner/svc)."""
@@ -166,10 +206,10 @@ class Catalogue:
         status = query.status or ("all" if privileged else "active")
         if status != "active" and not privileged:
             raise Forbidden(INACTIVE_NOT_ALLOWED)
-        base: dict[str, Any] = {"sellerId": seller_id, "status": _status_filter(status)}
-        if not privileged:
-            base["sellerActive"] = True
-        page, summary = await asyncio.gather(self._page(base, query), self.seller_summary(seller_id=seller_id))
+        criteria = _listing_criteria(
+            query, statuses=_statuses(status), seller_active=None if privileged else True, seller_id=seller_id
+        )
+        page, summary = await asyncio.gather(self._page(criteria, query), self.seller_summary(seller_id=seller_id))
         return {"products": page["products"], "pagination": page["pagination"], "summary": summary}
 
     async def seller_summary(self, *, seller_id: str) -> dict[str, int]:
@@ -177,9 +217,9 @@ class Catalogue:
         count = self.repo.count_products
         # Independent counts: run them side by side (the store reads on several connections).
         *statuses, low, out = await asyncio.gather(
-            *[count({"sellerId": seller_id, "status": s}) for s in LIVE_STATUSES],
-            count({"sellerId": seller_id, "status": "active", "stockLevel": "low"}),
-            count({"sellerId": seller_id, "status": "active", "stockLevel": "out"}),
+            *[count(ProductCriteria(seller_id=seller_id, statuses=(s,))) for s in LIVE_STATUSES],
+            count(ProductCriteria(seller_id=seller_id, statuses=("active",), stock_level="low")),
+            count(ProductCriteria(seller_id=seller_id, statuses=("active",), stock_level="out")),
         )
         by_status = dict(zip(LIVE_STATUSES, statuses, strict=True))
         return {
@@ -190,65 +230,85 @@ class Catalogue:
             "outOfStock": out,
         }
 
+    async def seller_inventory(self, *, seller_id: str, status: str, page: int, limit: int) -> dict[str, Any]:
+        """Endpoint 12: a page of a seller's inventory rows and totals over its live products."""
+        live = ProductCriteria(seller_id=seller_id, statuses=LIVE_STATUSES)
+        selected = {
+            "all": live,
+            "active": ProductCriteria(seller_id=seller_id, statuses=("active",)),
+            "low": ProductCriteria(seller_id=seller_id, statuses=("active",), stock_level="low"),
+            "out": ProductCriteria(seller_id=seller_id, statuses=("active",), stock_level="out"),
+        }[status]
+        docs, total = await self.repo.page_products(
+            selected, sort_field="createdAt", direction=-1, skip=(page - 1) * limit, limit=limit
+        )
+        rows = await self.repo.product_rows(
+            live, fields=("status", "totalStock", "reservedStock", "soldStock", "stock", "stockLevel")
+        )
+        summary = {
+            "totalProducts": len(rows),
+            "totalStock": sum(int(r.get("totalStock", 0)) for r in rows),
+            "totalReserved": sum(int(r.get("reservedStock", 0)) for r in rows),
+            "totalSold": sum(int(r.get("soldStock", 0)) for r in rows),
+            "totalAvailable": sum(int(r.get("stock", 0)) for r in rows),
+            "lowStockCount": sum(r["status"] == "active" and r.get("stockLevel") == "low" for r in rows),
+            "outOfStockCount": sum(r["status"] == "active" and r.get("stockLevel") == "out" for r in rows),
+        }
+        return {
+            "inventories": [inventory_row_view(d) for d in docs],
+            "pagination": pagination(page, limit, total),
+            "summary": summary,
+        }
+
     async def admin_list(self, *, query: ListQuery) -> dict[str, Any]:
         """Endpoint 13: every product, deleted included; ``search`` also matches the category."""
-        base: dict[str, Any] = {}
-        if query.status != "all":
-            base["status"] = query.status
-        if query.seller_id:
-            base["sellerId"] = query.seller_id
-        if query.search:
-            text = {"$regex": re.escape(query.search), "$options": "i"}
-            base["$or"] = [{"searchText": text}, {"category": text}]
-            query = replace(query, search=None)
-        return await self._page(base, query)
-
-    async def _page(self, base: dict[str, Any], query: ListQuery) -> dict[str, Any]:
-        condition = dict(base)
-        if query.category:
-            condition["category"] = query.category
-        if query.subcategory:
-            condition["subcategory"] = query.subcategory
-        price: dict[str, int] = {}
-        if query.min_price is not None:
-            price["$gte"] = query.min_price
-        if query.max_price is not None:
-            price["$lte"] = query.max_price
-        if price:
-            condition["priceCents"] = price
-        sort = _sort(query.sort_field, query.sort_direction)
-        skip = (query.page - 1) * query.limit
-        docs: list[Document] | None = None
-        if query.search:
-            docs, total = await self._search(condition, query, sort=sort, skip=skip)
-        if docs is None:
-            if query.search:
-                condition["$and"] = search_conditions(query.search)
-            docs, total = await self.repo.list_products(condition, sort=sort, skip=skip, limit=query.limit)
+        criteria = _listing_criteria(
+            query,
+            statuses=None if query.status == "all" else (query.status or "all",),
+            seller_id=query.seller_id,
+            text=query.search,
+        )
+        docs, total = await self.repo.page_products(
+            criteria, sort_field=query.sort_field, direction=query.sort_direction,
+            skip=(query.page - 1) * query.limit, limit=query.limit,
+        )  # fmt: skip
         return {"products": [product_view(d) for d in docs], "pagination": pagination(query.page, query.limit, total)}
 
-    async def _search(
-        self, condition: Mapping[str, Any], query: ListQuery, *, sort: list[tuple[str, int]], skip: int
-    ) -> tuple[list[Document] | None, int]:
-        """Keyword-index search: candidate ids by word prefix, then one primary-key query.
+    async def _page(self, criteria: ProductCriteria, query: ListQuery) -> dict[str, Any]:
+        """A page of ``criteria``, narrowed by the query's search words through the keyword
+        index; a search without any word character (``!!!``) matches nothing, at no cost."""
+        window = {
+            "sort_field": query.sort_field, "direction": query.sort_direction,
+            "skip": (query.page - 1) * query.limit, "limit": query.limit,
+        }  # fmt: skip
+        tokens = search_words(query.search) if query.search else ()
+        if query.search and not tokens:  # no word to look up: nothing matches (and nothing is scanned)
+            docs, total = [], 0
+        elif tokens:
+            candidates = await self._candidates(tokens)
+            if candidates is None:  # a word too common for the index: scan searchText
+                criteria = ProductCriteria(**{**_fields(criteria), "words": tokens})
+                docs, total = await self.repo.page_products(criteria, **window)
+            elif not candidates:
+                docs, total = [], 0
+            else:
+                criteria = ProductCriteria(**{**_fields(criteria), "ids": tuple(sorted(candidates))})
+                docs, total = await self.repo.page_products_by_ids(criteria, **window)
+        else:
+            docs, total = await self.repo.page_products(criteria, **window)
+        return {"products": [product_view(d) for d in docs], "pagination": pagination(query.page, query.limit, total)}
 
-        Returns ``(None, 0)`` when the query has no word or a word matches too many
-        products, so the caller scans ``searchText`` instead (same semantics).
-        """
-        assert query.search is not None
-        tokens = list(dict.fromkeys(words(query.search)))[:MAX_SEARCH_WORDS]
-        if not tokens:
-            return None, 0
+    async def _candidates(self, tokens: tuple[str, ...]) -> set[str] | None:
+        """Ids of products having a word starting with each token; None when a token is too common."""
         candidates: set[str] | None = None
         for token in sorted(tokens, key=len, reverse=True):
             ids = await self.repo.products_with_prefix(token, limit=self.settings.SEARCH_CANDIDATE_LIMIT)
             if ids is None:
-                return None, 0
+                return None
             candidates = ids if candidates is None else candidates & ids
             if not candidates:
-                return [], 0
-        keyed = {"_id": {"$in": sorted(candidates or ())}, **condition}
-        return await self.repo.page_by_ids(keyed, sort=sort, skip=skip, limit=query.limit)
+                return set()
+        return candidates or set()
 
     # writing products
 
@@ -258,8 +318,8 @@ class Catalogue:
             raise Forbidden("Cannot create products for another seller")
         await self.ensure_seller_active(seller_id=seller_id)
         images = normalize_images(data.images or [])
-        await self.use_media([i["media_id"] for i in images if i.get("media_id")])
-        seller = await self.repo.get_seller_status(seller_id)
+        await self.use_media(media_ids=[i["media_id"] for i in images if i.get("media_id")])
+        seller = await self._seller_status(seller_id, fresh=True)
         doc, terms = build_product(
             data,
             seller_id=seller_id,
@@ -269,13 +329,14 @@ class Catalogue:
         await self.repo.insert_product(doc)
         await self.repo.insert_terms({doc["_id"]: terms})
         # A deactivation that raced with this insert has already swept the seller's products.
-        latest = await self.repo.get_seller_status(seller_id)
+        latest = await self._seller_status(seller_id, fresh=True)
         if latest is not None and not latest.get("isActive", True) and doc["sellerActive"]:
-            doc = await self.repo.update_product({"_id": doc["_id"]}, {"$set": {"sellerActive": False}}) or doc
+            doc = await self.repo.hide_for_inactive_seller(product_id=doc["_id"]) or doc
         return product_view(doc)
 
     async def update(self, *, product: Document, seller_id: str, data: ProductUpdateIn) -> dict[str, Any]:
-        """Endpoint 4: partial update with history; ``stock`` goes through endpoint 9's rule."""
+        """Endpoint 4: partial update with history (``stock`` goes through endpoint 9's rule,
+        ``lowStockAlert`` through :meth:`products.inventory.Inventory.set_low_alert`)."""
         sent = data.model_fields_set
         if not sent - {"sellerId"}:
             return product_view(product)
@@ -283,7 +344,7 @@ class Catalogue:
         fields = _changed_fields(data, sent)
         if "images" in sent:
             fields["images"] = normalize_images(data.images or [])
-            await self.use_media([i["media_id"] for i in fields["images"] if i.get("media_id")])
+            await self.use_media(media_ids=[i["media_id"] for i in fields["images"] if i.get("media_id")])
         status = data.requested_status()
         if status is not None:
             fields["status"] = status
@@ -293,25 +354,23 @@ class Catalogue:
             fields["searchText"], terms = search_fields(content["name"], content["description"], content["tags"])
         before = product
         if fields:
-            before = await self.repo.update_product(
-                {"_id": product["_id"], "sellerId": seller_id, "status": {"$ne": "deleted"}},
-                {"$set": fields},
-                returning="before",
+            before = await self.repo.update_product_fields(
+                product_id=product["_id"], seller_id=seller_id, fields=fields
             )
             if before is None:
                 raise NotFound(PRODUCT_NOT_FOUND)
             if terms is not None:
                 await self.repo.replace_terms(product["_id"], terms)
-            await self._write_change_history(before, fields, seller_id=seller_id)
+            await self._write_change_history(before, fields)
         return product_view(await self.repo.get_product(product["_id"]) or before)
 
-    async def _write_change_history(self, before: Document, fields: Mapping[str, Any], *, seller_id: str) -> None:
-        base = {"productId": before["_id"], "sellerId": before["sellerId"]}
+    async def _write_change_history(self, before: Document, fields: Mapping[str, Any]) -> None:
         if "priceCents" in fields and fields["priceCents"] != before.get("priceCents"):
             old, new = from_cents(before.get("priceCents", 0)), from_cents(fields["priceCents"])
             await self.repo.add_history(
                 {
-                    **base,
+                    "productId": before["_id"],
+                    "sellerId": before["sellerId"],
                     "type": "price_change",
                     "previousValue": old,
                     "newValue": new,
@@ -321,15 +380,9 @@ class Catalogue:
                 }  # fmt: skip
             )
         if "status" in fields and fields["status"] != before.get("status"):
-            await self.status_history(before, fields["status"])
-        if "lowStockAlert" in fields:
-            current = await self.repo.get_product(before["_id"])
-            if current is not None:
-                level = stock_level(current["stock"], current["lowStockAlert"])
-                if level != current.get("stockLevel"):
-                    await self.repo.set_stock_level(current, level)
+            await self.status_history(before=before, status=fields["status"])
 
-    async def status_history(self, before: Mapping[str, Any], new_status: str, notes: str | None = None) -> None:
+    async def status_history(self, *, before: Mapping[str, Any], status: str, notes: str | None = None) -> None:
         old = before.get("status")
         await self.repo.add_history(
             {
@@ -337,35 +390,31 @@ class Catalogue:
                 "sellerId": before["sellerId"],
                 "type": "status_change",
                 "previousValue": old,
-                "newValue": new_status,
+                "newValue": status,
                 "previousStatus": old,
-                "newStatus": new_status,
+                "newStatus": status,
                 "notes": notes,
             }  # fmt: skip
         )
 
     async def delete(self, *, product_id: str, principal: Principal) -> None:
         """Endpoint 5: soft delete (owner or service)."""
-        product = await self.owned_product(product_id=product_id, principal=principal)
-        if not is_service(principal):
-            await self.ensure_seller_active(seller_id=product["sellerId"])
-        before = await self.repo.update_product(
-            {"_id": product_id, "status": {"$ne": "deleted"}}, {"$set": {"status": "deleted"}}, returning="before"
-        )
+        await self.writable_product(product_id=product_id, principal=principal)
+        before = await self.repo.soft_delete(product_id=product_id)
         if before is None:
             raise NotFound(PRODUCT_NOT_FOUND)
-        await self.status_history(before, "deleted")
+        await self.status_history(before=before, status="deleted")
 
     async def admin_set_status(self, *, product_id: str, status: str) -> dict[str, Any]:
         """Endpoint 14: any product (deleted ones are restored)."""
-        before = await self.repo.update_product({"_id": product_id}, {"$set": {"status": status}}, returning="before")
+        before = await self.repo.set_status(product_id=product_id, status=status)
         if before is None:
             raise NotFound(PRODUCT_NOT_FOUND)
         if before.get("status") != status:
-            await self.status_history(before, status, notes="Set by admin")
+            await self.status_history(before=before, status=status, notes="Set by admin")
         return product_view(await self.repo.get_product(product_id) or before)
 
-    async def use_media(self, media_ids: list[str]) -> None:
+    async def use_media(self, *, media_ids: list[str]) -> None:
         """Validate then mark used at the media service; 400 for invalid ids, 503 when it is down."""
         ids = list(dict.fromkeys(media_ids))
         if not ids:
@@ -377,130 +426,45 @@ class Catalogue:
             files = checked.get("files") if isinstance(checked, dict) else None
             if not isinstance(files, list):
                 raise ServiceUnavailable(MEDIA_UNAVAILABLE)
-            valid = {
-                f["id"].lower()
-                for f in files
-                if isinstance(f, dict) and isinstance(f.get("id"), str) and f.get("valid") is True
-            }
-            _raise_invalid([i for i in ids if i not in valid])
+            _raise_invalid([i for i in ids if i not in _ids_where(files, "valid")])
             marked = await media.call("POST", "/api/v1/media/bulk-mark-used", json={"fileIds": ids}, timeout=timeout)
         except (UpstreamError, UpstreamStatus):
             raise ServiceUnavailable(MEDIA_UNAVAILABLE) from None
         results = marked.get("results") if isinstance(marked, dict) else None
         if not isinstance(results, list):
             raise ServiceUnavailable(MEDIA_UNAVAILABLE)
-        done = {
-            r["id"].lower()
-            for r in results
-            if isinstance(r, dict) and isinstance(r.get("id"), str) and r.get("success")
-        }
-        _raise_invalid([i for i in ids if i not in done])
+        _raise_invalid([i for i in ids if i not in _ids_where(results, "success")])
 
     # history and analytics
 
     async def history(
         self, *, product_id: str, principal: Principal, kind: str, page: int, limit: int
     ) -> dict[str, Any]:
-        """Endpoint 8 (and 28 with ``kinds``): newest first."""
+        """Endpoints 8 and 28: newest first; ``kind`` is a key of :data:`HISTORY_FILTERS`."""
         product = await self.repo.get_product(product_id)
         if product is None or not (is_service(principal) or product.get("status") != "deleted"):
             raise NotFound(PRODUCT_NOT_FOUND)
         if not is_service(principal) and not is_seller(principal, product["sellerId"]):
             raise Forbidden("Access denied")
-        query: dict[str, Any] = {"productId": product_id}
-        if kind == "movements":
-            query["type"] = {"$in": ["stock_update", "sale"]}
-        elif kind != "all":
-            query["type"] = HISTORY_TYPES[kind]
-        entries, total = await self.repo.list_history(query, skip=(page - 1) * limit, limit=limit)
+        entries, total = await self.repo.list_history(
+            product_id=product_id, types=HISTORY_FILTERS[kind], skip=(page - 1) * limit, limit=limit
+        )
         return {"history": [history_view(e) for e in entries], "pagination": pagination(page, limit, total)}
 
     async def analytics(self, *, seller_id: str, period: int) -> dict[str, Any]:
         """Endpoint 7: period figures from sale history, current figures from the products."""
-        since = now_iso(-timedelta(days=period))
-        sales = await self.repo.find_history(
-            {"sellerId": seller_id, "type": "sale", "createdAt": {"$gte": since}, "returned": {"$ne": True}}
+        sales = await self.repo.sales_since(seller_id=seller_id, since=now_iso(-timedelta(days=period)))
+        products = await self.repo.product_rows(
+            ProductCriteria(seller_id=seller_id, statuses=LIVE_STATUSES),
+            fields=("name", "status", "stock", "lowStockAlert", "stockLevel"),
         )
-        products = await self.repo.find_products(
-            {"sellerId": seller_id, "status": {"$in": LIVE_STATUSES}},
-            projection={"name": 1, "status": 1, "stock": 1, "lowStockAlert": 1, "stockLevel": 1},
-        )
-        by_product: dict[str, dict[str, Any]] = {}
-        by_day: dict[str, dict[str, Any]] = defaultdict(lambda: {"units": 0, "cents": 0, "orders": set()})
-        by_category: dict[str, dict[str, int]] = defaultdict(lambda: {"units": 0, "cents": 0})
-        for sale in sales:
-            units, cents = int(sale.get("quantity") or 0), int(sale.get("amountCents") or 0)
-            meta = sale.get("metadata") or {}
-            row = by_product.setdefault(
-                sale["productId"],
-                {"productId": sale["productId"], "name": meta.get("productName"), "units": 0, "cents": 0},
-            )
-            row["units"] += units
-            row["cents"] += cents
-            day = by_day[sale["createdAt"][:10]]
-            day["units"] += units
-            day["cents"] += cents
-            day["orders"].add(sale.get("orderId"))
-            category = by_category[meta.get("category") or "uncategorized"]
-            category["units"] += units
-            category["cents"] += cents
-        top = sorted(by_product.values(), key=lambda r: (-r["units"], -r["cents"]))[:5]
-        low = sorted(
-            (p for p in products if p["status"] == "active" and p.get("stockLevel") in ("low", "out")),
-            key=lambda p: (p.get("stock", 0), p["_id"]),
-        )
-        return {
-            "period": period,
-            "summary": {
-                "totalProducts": len(products),
-                "activeProducts": sum(p["status"] == "active" for p in products),
-                "totalSold": sum(r["units"] for r in by_product.values()),
-                "totalRevenue": _money_sum(r["cents"] for r in by_product.values()),
-                "orderCount": len({s.get("orderId") for s in sales}),
-                "lowStockProducts": sum(p["status"] == "active" and p.get("stockLevel") == "low" for p in products),
-                "outOfStockProducts": sum(p["status"] == "active" and p.get("stockLevel") == "out" for p in products),
-            },
-            "topProducts": [
-                {
-                    "productId": r["productId"],
-                    "name": r["name"],
-                    "unitsSold": r["units"],
-                    "revenue": from_cents(r["cents"]),
-                }
-                for r in top
-            ],
-            "lowStockProducts": [
-                {
-                    "productId": p["_id"],
-                    "name": p.get("name"),
-                    "stock": p.get("stock", 0),
-                    "lowStockAlert": p.get("lowStockAlert", 5),
-                }  # fmt: skip
-                for p in low[:20]
-            ],
-            "recentSales": [history_view(s) for s in sales[:10]],
-            "salesAnalytics": [
-                {
-                    "date": date,
-                    "totalSales": d["units"],
-                    "totalRevenue": from_cents(d["cents"]),
-                    "orderCount": len(d["orders"]),
-                }  # fmt: skip
-                for date, d in sorted(by_day.items())
-            ],
-            "salesByCategory": [
-                {"id": name, "totalSales": c["units"], "totalRevenue": from_cents(c["cents"])}
-                for name, c in sorted(by_category.items(), key=lambda item: -item[1]["cents"])
-            ],
-        }
+        return sales_analytics(period=period, sales=sales, products=products)
 
     # service endpoints
 
-    async def bulk(self, *, product_ids: list[Any]) -> list[dict[str, Any]]:
+    async def bulk(self, *, product_ids: list[str]) -> list[dict[str, Any]]:
         """Endpoint 15: purchasable products in request order (unknown/malformed omitted)."""
-        ids = [
-            i.lower() for i in dict.fromkeys(product_ids) if isinstance(i, str) and re.fullmatch(r"[0-9a-fA-F]{24}", i)
-        ]
+        ids = [i.lower() for i in dict.fromkeys(product_ids) if re.fullmatch(r"[0-9a-fA-F]{24}", i)]
         found = {d["_id"]: d for d in await self.repo.get_products(ids) if is_public(d)}
         return [bulk_view(found[i]) for i in ids if i in found]
 
@@ -532,13 +496,10 @@ class Catalogue:
             result: dict[str, Any] = {
                 "productId": line.productId, "success": True, "quantity": line.quantity, "totalPrice": from_cents(total)
             }  # fmt: skip
-            if not recorded:
+            if recorded:
+                await self.repo.add_sale_totals(product_id=line.productId, quantity=line.quantity, cents=total)
+            else:
                 result.update(skipped=True, message="Sale already recorded")
-                results.append(result)
-                continue
-            await self.repo.update_product(
-                {"_id": line.productId}, {"$inc": {"totalSold": line.quantity, "revenueCents": total}}
-            )
             results.append(result)
         return results
 
@@ -575,19 +536,102 @@ class Catalogue:
             }
         )
 
-    async def set_seller_status(self, *, seller_id: str, active: bool) -> dict[str, Any]:
-        """Endpoint 25: remember the seller's state and hide or show all its products."""
-        await self.repo.set_seller_status(seller_id, active)
-        modified = await self.repo.set_seller_active(seller_id, active)
+    async def set_seller_status(self, *, seller_id: str, active: bool, token_version: int | None) -> dict[str, Any]:
+        """Endpoint 25: remember the seller's state (and token version); hide or show its products."""
+        await self.repo.record_seller_status(seller_id=seller_id, active=active, token_version=token_version)
+        self._seller_cache.pop(seller_id, None)
+        modified = await self.repo.set_seller_active(seller_id=seller_id, active=active)
         return {"sellerId": seller_id, "isActive": active, "modifiedCount": modified}
 
     async def stats(self) -> dict[str, int]:
-        return {
-            "total": await self.repo.count_products({"status": {"$in": LIVE_STATUSES}}),
-            "active": await self.repo.count_products({"status": "active"}),
-            "outOfStock": await self.repo.count_products({"status": "active", "stockLevel": "out"}),
-            "lowStock": await self.repo.count_products({"status": "active", "stockLevel": "low"}),
-        }
+        count = self.repo.count_products
+        total, active, out, low = await asyncio.gather(
+            count(ProductCriteria(statuses=LIVE_STATUSES)),
+            count(ProductCriteria(statuses=("active",))),
+            count(ProductCriteria(statuses=("active",), stock_level="out")),
+            count(ProductCriteria(statuses=("active",), stock_level="low")),
+        )
+        return {"total": total, "active": active, "outOfStock": out, "lowStock": low}
+
+
+def _fields(criteria: ProductCriteria) -> dict[str, Any]:
+    return {name: getattr(criteria, name) for name in criteria.__slots__}  # type: ignore[attr-defined]
+
+
+def _ids_where(rows: list[Any], flag: str) -> set[str]:
+    """Lower-cased ``id`` of the media answer rows whose ``flag`` is true."""
+    return {
+        r["id"].lower() for r in rows if isinstance(r, dict) and isinstance(r.get("id"), str) and r.get(flag) is True
+    }
+
+
+def _sales_totals(sales: list[Document]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Units and cents of the sales by product, by day (with their orders) and by category."""
+    by_product: dict[str, dict[str, Any]] = {}
+    by_day: dict[str, dict[str, Any]] = defaultdict(lambda: {"units": 0, "cents": 0, "orders": set()})
+    by_category: dict[str, dict[str, Any]] = defaultdict(lambda: {"units": 0, "cents": 0})
+    for sale in sales:
+        units, cents = int(sale.get("quantity") or 0), int(sale.get("amountCents") or 0)
+        meta = sale.get("metadata") or {}
+        row = by_product.setdefault(
+            sale["productId"], {"productId": sale["productId"], "name": meta.get("productName"), "units": 0, "cents": 0}
+        )
+        day = by_day[sale["createdAt"][:10]]
+        category = by_category[meta.get("category") or "uncategorized"]
+        for bucket in (row, day, category):
+            bucket["units"] += units
+            bucket["cents"] += cents
+        day["orders"].add(sale.get("orderId"))
+    return by_product, by_day, by_category
+
+
+def sales_analytics(*, period: int, sales: list[Document], products: list[Document]) -> dict[str, Any]:
+    """Endpoint 7's figures from the period's sale entries and the seller's live products."""
+    by_product, by_day, by_category = _sales_totals(sales)
+    top = sorted(by_product.values(), key=lambda r: (-r["units"], -r["cents"]))[:5]
+    active = [p for p in products if p["status"] == "active"]
+    low = sorted(
+        (p for p in active if p.get("stockLevel") in ("low", "out")), key=lambda p: (p.get("stock", 0), p["_id"])
+    )
+    return {
+        "period": period,
+        "summary": {
+            "totalProducts": len(products),
+            "activeProducts": len(active),
+            "totalSold": sum(r["units"] for r in by_product.values()),
+            "totalRevenue": _money_sum(r["cents"] for r in by_product.values()),
+            "orderCount": len({s.get("orderId") for s in sales}),
+            "lowStockProducts": sum(p.get("stockLevel") == "low" for p in active),
+            "outOfStockProducts": sum(p.get("stockLevel") == "out" for p in active),
+        },
+        "topProducts": [
+            {"productId": r["productId"], "name": r["name"], "unitsSold": r["units"], "revenue": from_cents(r["cents"])}
+            for r in top
+        ],
+        "lowStockProducts": [
+            {
+                "productId": p["_id"],
+                "name": p.get("name"),
+                "stock": p.get("stock", 0),
+                "lowStockAlert": p.get("lowStockAlert", DEFAULT_LOW_STOCK_ALERT),
+            }  # fmt: skip
+            for p in low[:20]
+        ],
+        "recentSales": [history_view(s) for s in sales[:10]],
+        "salesAnalytics": [
+            {
+                "date": date,
+                "totalSales": d["units"],
+                "totalRevenue": from_cents(d["cents"]),
+                "orderCount": len(d["orders"]),
+            }  # fmt: skip
+            for date, d in sorted(by_day.items())
+        ],
+        "salesByCategory": [
+            {"id": name, "totalSales": c["units"], "totalRevenue": from_cents(c["cents"])}
+            for name, c in sorted(by_category.items(), key=lambda item: -item[1]["cents"])
+        ],
+    }
 
 
 def build_product(
@@ -597,7 +641,7 @@ def build_product(
     name, description, tags = data.name, data.description or "", data.tags or []
     text, terms = search_fields(name, description, tags)
     stock = data.stock or 0
-    low = 5 if data.lowStockAlert is None else data.lowStockAlert
+    low = DEFAULT_LOW_STOCK_ALERT if data.lowStockAlert is None else data.lowStockAlert
     now = now_iso()
     doc: Document = {
         "_id": new_id(),
@@ -660,6 +704,5 @@ def _changed_fields(data: ProductFields, sent: set[str]) -> dict[str, Any]:
     mapping = {
         "name": "name", "description": "description", "price": "priceCents", "comparePrice": "comparePriceCents",
         "category": "category", "subcategory": "subcategory", "specifications": "specifications", "tags": "tags",
-        "lowStockAlert": "lowStockAlert",
     }  # fmt: skip
     return {stored: getattr(data, name) for name, stored in mapping.items() if name in sent}

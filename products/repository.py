@@ -1,18 +1,38 @@
-"""Data access of the products service through the document-store port (no rules here).
+"""Data access of the products service through the document-store port.
+
+Every query and update document of the service lives here, behind intention-named
+operations (``reserve_line``, ``return_reserved_line``, ``record_stock_change`` …); the
+domain modules hold the rules and never spell a store operator.
 
 Collections: ``products``, ``product_history``, ``reservations``, ``seller_status`` (the
 contract's) and ``product_terms``, the keyword index behind search: one tiny document per
 (word, product) whose ``_id`` is ``"<word> <productId>"``, so a word-prefix lookup is a
 primary-key range scan on both adapters. (The SQLite adapter cannot index array elements,
 so a keywords array on the product would be scanned.)
+
+Stock level. ``stockLevel`` is written in the same conditional update that changes
+``stock``: the store subset has no update pipeline, so an ``$inc`` of ``delta`` is guarded by
+the band of old stock values whose new value has the predicted level (and by the
+``lowStockAlert`` read); when the band missed because stock moved meanwhile the product is
+read again and the update retried.
+
+Stock history. A stock change and its ``stock_add``/``stock_reduce`` entry are one write: the
+entry is pushed onto the product's ``pendingHistory`` in the conditional update that changes
+stock (with ``historyPending`` counting them), then copied into ``product_history`` under its
+own ``_id`` (a duplicate is ignored) and pulled from the product. A crash between the two
+leaves the entry on the product, and :meth:`ProductRepository.flush_pending_history` (start-up
+and the cleanup task) finishes it; so neither the change nor its entry exists without the other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from products.levels import level_bounds, stock_level
 from shared.store import Document, DocumentStore, DuplicateKeyError, new_id
 from shared.timeutil import now_iso
 
@@ -28,11 +48,87 @@ PRODUCT_INDEXES: tuple[Sequence[tuple[str, int]], ...] = (
     [("sellerId", 1), ("createdAt", -1)],
     [("sellerId", 1), ("status", 1), ("stockLevel", 1)],
     [("status", 1), ("stockLevel", 1)],
+    [("historyPending", 1)],
 )
+LEVEL_ATTEMPTS = 8
+"""Banded stock updates tried before falling back to an update plus a level follow-up."""
+COUNTERS = ("stock", "totalStock", "reservedStock", "soldStock", "lowStockAlert")
+SEARCH_CONDITION_WORDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ProductCriteria:
+    """Which products a listing or a count selects (None = no condition on that field)."""
+
+    statuses: tuple[str, ...] | None = None
+    exclude_status: str | None = None
+    seller_active: bool | None = None
+    seller_id: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    min_price_cents: int | None = None
+    max_price_cents: int | None = None
+    stock_level: str | None = None
+    ids: tuple[str, ...] | None = None
+    words: tuple[str, ...] = ()
+    """Every word must start a word of ``searchText`` (the scan fallback of search)."""
+    text: str | None = None
+    """A literal substring of ``searchText`` or ``category`` (the admin search)."""
+
+
+def criteria_filter(criteria: ProductCriteria) -> dict[str, Any]:
+    """The store filter of ``criteria``."""
+    f: dict[str, Any] = {}
+    if criteria.ids is not None:
+        f["_id"] = {"$in": list(criteria.ids)}
+    if criteria.statuses is not None:
+        f["status"] = criteria.statuses[0] if len(criteria.statuses) == 1 else {"$in": list(criteria.statuses)}
+    elif criteria.exclude_status is not None:
+        f["status"] = {"$ne": criteria.exclude_status}
+    if criteria.seller_active is not None:
+        f["sellerActive"] = criteria.seller_active
+    for field, value in (
+        ("sellerId", criteria.seller_id),
+        ("category", criteria.category),
+        ("subcategory", criteria.subcategory),
+        ("stockLevel", criteria.stock_level),
+    ):
+        if value is not None:
+            f[field] = value
+    price: dict[str, int] = {}
+    if criteria.min_price_cents is not None:
+        price["$gte"] = criteria.min_price_cents
+    if criteria.max_price_cents is not None:
+        price["$lte"] = criteria.max_price_cents
+    if price:
+        f["priceCents"] = price
+    if criteria.words:
+        f["$and"] = [
+            {"searchText": {"$regex": r"(?<!\w)" + re.escape(word)}} for word in criteria.words[:SEARCH_CONDITION_WORDS]
+        ]
+    if criteria.text:
+        pattern = {"$regex": re.escape(criteria.text), "$options": "i"}
+        f["$or"] = [{"searchText": pattern}, {"category": pattern}]
+    return f
+
+
+def _merge_stock_range(condition: Mapping[str, Any], low: int | None, high: int | None) -> Any:
+    """``condition``'s own ``stock`` test narrowed to ``low..high`` (None = open)."""
+    current = condition.get("stock")
+    bounds: dict[str, int] = {}
+    if isinstance(current, Mapping):
+        bounds.update(current)
+    elif current is not None:
+        return current  # an exact value already decides the band
+    if low is not None:
+        bounds["$gte"] = max(low, bounds.get("$gte", low))
+    if high is not None:
+        bounds["$lte"] = min(high, bounds.get("$lte", high))
+    return bounds or None
 
 
 class ProductRepository:
-    """The products service's collections and the queries it runs on them."""
+    """The products service's collections and the operations it runs on them."""
 
     def __init__(self, store: DocumentStore) -> None:
         self.products = store.collection("products")
@@ -52,7 +148,16 @@ class ProductRepository:
         await self.seller_status.create_index("sellerId", unique=True)
         await self.terms.create_index("productId")
 
-    # products
+    async def migrate_history_types(self) -> int:
+        """Rename legacy ``stock_update`` entries to ``stock_add``/``stock_reduce`` by the sign
+        of their change (entries without a negative quantity count as additions)."""
+        reduced = await self.history.update_many(
+            {"type": "stock_update", "quantity": {"$lt": 0}}, {"$set": {"type": "stock_reduce"}}
+        )
+        added = await self.history.update_many({"type": "stock_update"}, {"$set": {"type": "stock_add"}})
+        return reduced.modified + added.modified
+
+    # products: reading
 
     async def insert_product(self, doc: Document) -> Document:
         await self.products.insert_one(doc)
@@ -71,58 +176,251 @@ class ProductRepository:
             return []
         return await self.products.find({"_id": {"$in": list(ids)}})
 
-    async def update_product(
+    async def page_products(
+        self, criteria: ProductCriteria, *, sort_field: str, direction: int, skip: int, limit: int
+    ) -> tuple[list[Document], int]:
+        """One page of matching products (ties broken by ``_id``) and the total."""
+        query = criteria_filter(criteria)
+        sort = [(sort_field, direction), ("_id", direction)]
+        # The page and the total are independent reads: run them side by side.
+        docs, total = await asyncio.gather(
+            self.products.find(query, sort=sort, skip=skip, limit=limit), self.products.count(query)
+        )
+        return docs, total
+
+    async def page_products_by_ids(
+        self, criteria: ProductCriteria, *, sort_field: str, direction: int, skip: int, limit: int
+    ) -> tuple[list[Document], int]:
+        """The page and the total from one ids-only pass over the matches, then the page's
+        documents by key: for a bounded candidate set (search) this reads each match once
+        instead of twice (page query + count)."""
+        sort = [(sort_field, direction), ("_id", direction)]
+        ids = [d["_id"] for d in await self.products.find(criteria_filter(criteria), sort=sort, projection={"_id": 1})]
+        page = ids[skip : skip + limit]
+        found = {d["_id"]: d for d in await self.products.find({"_id": {"$in": page}})} if page else {}
+        return [found[i] for i in page if i in found], len(ids)
+
+    async def product_rows(self, criteria: ProductCriteria, *, fields: Sequence[str]) -> list[Document]:
+        """Matching products with only ``fields`` (and ``_id``)."""
+        return await self.products.find(criteria_filter(criteria), projection=dict.fromkeys(fields, 1))
+
+    async def count_products(self, criteria: ProductCriteria) -> int:
+        return await self.products.count(criteria_filter(criteria))
+
+    # products: writing fields
+
+    async def _update(
         self,
         condition: Mapping[str, Any],
         update: Mapping[str, Any],
         *,
         returning: Literal["before", "after"] = "after",
     ) -> Document | None:
-        """One conditional atomic update (``updatedAt`` set too); None when nothing matched."""
         update = dict(update)
         update["$set"] = {**update.get("$set", {}), "updatedAt": now_iso()}
         return await self.products.find_one_and_update(dict(condition), update, return_document=returning)
 
-    async def set_stock_level(self, doc: Mapping[str, Any], level: str) -> None:
-        """Record ``level`` unless stock or the alert changed since ``doc`` was written."""
-        await self.products.update_one(
-            {"_id": doc["_id"], "stock": doc["stock"], "lowStockAlert": doc["lowStockAlert"]},
-            {"$set": {"stockLevel": level}},
+    async def update_product_fields(
+        self, *, product_id: str, seller_id: str, fields: Mapping[str, Any]
+    ) -> Document | None:
+        """Set ``fields`` on the seller's non-deleted product; the product before, or None."""
+        return await self._update(
+            {"_id": product_id, "sellerId": seller_id, "status": {"$ne": "deleted"}},
+            {"$set": dict(fields)},
+            returning="before",
         )
 
-    async def list_products(
-        self, query: Mapping[str, Any], *, sort: Sequence[tuple[str, int]], skip: int, limit: int
-    ) -> tuple[list[Document], int]:
-        # The page and the total are independent reads: run them side by side.
-        return await asyncio.gather(
-            self.products.find(dict(query), sort=sort, skip=skip, limit=limit), self.products.count(dict(query))
+    async def hide_for_inactive_seller(self, *, product_id: str) -> Document | None:
+        """Mark one product's seller inactive (a deactivation that raced with its creation)."""
+        return await self._update({"_id": product_id}, {"$set": {"sellerActive": False}})
+
+    async def soft_delete(self, *, product_id: str) -> Document | None:
+        """``status: deleted`` unless already; the product before, or None."""
+        return await self._update(
+            {"_id": product_id, "status": {"$ne": "deleted"}}, {"$set": {"status": "deleted"}}, returning="before"
         )
 
-    async def page_by_ids(
-        self, query: Mapping[str, Any], *, sort: Sequence[tuple[str, int]], skip: int, limit: int
-    ) -> tuple[list[Document], int]:
-        """The page and the total from one ids-only pass over the matches, then the page's
-        documents by key: for a bounded candidate set (search) this reads each match once
-        instead of twice (page query + count)."""
-        ids = [d["_id"] for d in await self.products.find(dict(query), sort=sort, projection={"_id": 1})]
-        page = ids[skip : skip + limit]
-        found = {d["_id"]: d for d in await self.products.find({"_id": {"$in": page}})} if page else {}
-        return [found[i] for i in page if i in found], len(ids)
+    async def set_status(self, *, product_id: str, status: str) -> Document | None:
+        """Any product's status (deleted ones too); the product before, or None."""
+        return await self._update({"_id": product_id}, {"$set": {"status": status}}, returning="before")
 
-    async def find_products(
-        self, query: Mapping[str, Any], *, projection: Mapping[str, int] | None = None
-    ) -> list[Document]:
-        return await self.products.find(dict(query), projection=projection)
+    async def add_sale_totals(self, *, product_id: str, quantity: int, cents: int) -> Document | None:
+        """Legacy sale figures (no stock change)."""
+        return await self._update({"_id": product_id}, {"$inc": {"totalSold": quantity, "revenueCents": cents}})
 
-    async def count_products(self, query: Mapping[str, Any]) -> int:
-        return await self.products.count(dict(query))
-
-    async def set_seller_active(self, seller_id: str, active: bool) -> int:
+    async def set_seller_active(self, *, seller_id: str, active: bool) -> int:
         result = await self.products.update_many(
             {"sellerId": seller_id, "sellerActive": {"$ne": active}},
             {"$set": {"sellerActive": active, "updatedAt": now_iso()}},
         )
         return result.modified
+
+    # products: stock
+
+    async def _banded_stock_update(
+        self,
+        product_id: str,
+        *,
+        delta: int,
+        condition: Mapping[str, Any],
+        update: Mapping[str, Any],
+    ) -> Document | None:
+        """``update`` (which changes stock by ``delta``) on the product matching ``condition``,
+        with ``stockLevel`` set in the same write; None when ``condition`` does not hold."""
+        base = {"_id": product_id, **condition}
+        for _ in range(LEVEL_ATTEMPTS):
+            doc = await self.products.find_one(base, projection={"stock": 1, "lowStockAlert": 1})
+            if doc is None:
+                return None
+            low = int(doc.get("lowStockAlert", 5))
+            level = stock_level(int(doc["stock"]) + delta, low)
+            low_new, high_new = level_bounds(level, low)
+            band = _merge_stock_range(
+                condition,
+                None if low_new is None else low_new - delta,
+                None if high_new is None else high_new - delta,
+            )
+            guarded = {**base, "lowStockAlert": low} if "lowStockAlert" in doc else dict(base)
+            if band is not None:
+                guarded["stock"] = band
+            changed = dict(update)
+            changed["$set"] = {**changed.get("$set", {}), "stockLevel": level}
+            after = await self._update(guarded, changed)
+            if after is not None:
+                return after
+        # Stock keeps moving under us: apply the change, then a level write conditioned on
+        # the stock just written (a stale one is skipped by the next change's own level).
+        after = await self._update(base, update)
+        if after is not None:
+            level = stock_level(int(after["stock"]), int(after.get("lowStockAlert", 5)))
+            await self.products.update_one(
+                {"_id": product_id, "stock": after["stock"], "lowStockAlert": after.get("lowStockAlert", 5)},
+                {"$set": {"stockLevel": level}},
+            )
+            after["stockLevel"] = level
+        return after
+
+    async def reserve_line(self, *, product_id: str, order_id: str, quantity: int, entry: Document) -> Document | None:
+        """Available → reserved for one order line of a purchasable product with enough stock,
+        once per order; the product after, or None."""
+        return await self._banded_stock_update(
+            product_id,
+            delta=-quantity,
+            condition={
+                "status": "active",
+                "sellerActive": True,
+                "stock": {"$gte": quantity},
+                "reservations.orderId": {"$ne": order_id},
+            },
+            update={
+                "$inc": {"stock": -quantity, "reservedStock": quantity},
+                "$push": {"reservations": dict(entry)},
+            },
+        )
+
+    async def return_reserved_line(self, *, product_id: str, order_id: str, quantity: int) -> Document | None:
+        """Reserved → available for the order's line if it is still on the product."""
+        return await self._banded_stock_update(
+            product_id,
+            delta=quantity,
+            condition={"reservations.orderId": order_id},
+            update={
+                "$inc": {"stock": quantity, "reservedStock": -quantity},
+                "$pull": {"reservations": {"orderId": order_id}},
+            },
+        )
+
+    async def sell_reserved_line(self, *, product_id: str, order_id: str, quantity: int, cents: int) -> Document | None:
+        """Reserved → sold (with sale totals) for the order's line if it is still on the product."""
+        return await self._update(
+            {"_id": product_id, "reservations.orderId": order_id},
+            {
+                "$inc": {
+                    "reservedStock": -quantity,
+                    "soldStock": quantity,
+                    "totalSold": quantity,
+                    "revenueCents": cents,
+                },
+                "$pull": {"reservations": {"orderId": order_id}},
+            },
+        )
+
+    async def unsell(self, *, product_id: str, quantity: int, cents: int) -> Document | None:
+        """Sold → available (sale totals reduced) when the counters hold that much."""
+        return await self._banded_stock_update(
+            product_id,
+            delta=quantity,
+            condition={
+                "soldStock": {"$gte": quantity},
+                "totalSold": {"$gte": quantity},
+                "revenueCents": {"$gte": cents},
+            },
+            update={
+                "$inc": {"soldStock": -quantity, "stock": quantity, "totalSold": -quantity, "revenueCents": -cents}
+            },
+        )
+
+    async def record_stock_change(
+        self, *, product: Mapping[str, Any], set_counters: Mapping[str, int], entry: Document | None
+    ) -> Document | None:
+        """Set stock counters on a product whose counters still equal those of ``product``,
+        with ``stockLevel`` and (when given) the history ``entry`` in the same write.
+
+        The product after, or None when any counter changed since ``product`` was read.
+        """
+        condition: dict[str, Any] = {"_id": product["_id"], "status": {"$ne": "deleted"}}
+        for name in COUNTERS:
+            if name in product:
+                condition[name] = product[name]
+        new_stock = int(set_counters.get("stock", product["stock"]))
+        low = int(set_counters.get("lowStockAlert", product.get("lowStockAlert", 5)))
+        update: dict[str, Any] = {"$set": {**set_counters, "stockLevel": stock_level(new_stock, low)}}
+        if entry is not None:
+            update["$push"] = {"pendingHistory": self._history_doc(entry)}
+            update["$inc"] = {"historyPending": 1}
+        return await self._update(condition, update)
+
+    async def undo_stock_change(self, *, product_id: str, entry_id: str, change: int) -> Document | None:
+        """Take back a change made by :meth:`record_stock_change` whose entry is still pending
+        (the change and its entry go together); None when that is no longer possible."""
+        condition: dict[str, Any] = {"pendingHistory._id": entry_id}
+        if change > 0:
+            condition["stock"] = {"$gte": change}
+        return await self._banded_stock_update(
+            product_id,
+            delta=-change,
+            condition=condition,
+            update={
+                "$inc": {"stock": -change, "totalStock": -change, "historyPending": -1},
+                "$pull": {"pendingHistory": {"_id": entry_id}},
+            },
+        )
+
+    async def flush_history(self, *, product_id: str, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Copy pending entries of a product into ``product_history``, then drop them from it."""
+        for entry in entries:
+            try:
+                await self.history.insert_one(dict(entry))
+            except DuplicateKeyError:
+                pass
+            await self.products.update_one(
+                {"_id": product_id, "pendingHistory._id": entry["_id"]},
+                {"$pull": {"pendingHistory": {"_id": entry["_id"]}}, "$inc": {"historyPending": -1}},
+            )
+
+    async def flush_pending_history(self, *, limit: int = 100) -> int:
+        """Finish every stock change whose history entry was not copied yet (after a crash)."""
+        docs = await self.products.find({"historyPending": {"$gt": 0}}, limit=limit, projection={"pendingHistory": 1})
+        for doc in docs:
+            await self.flush_history(product_id=doc["_id"], entries=doc.get("pendingHistory") or [])
+        return len(docs)
+
+    async def set_low_alert(self, *, product: Mapping[str, Any], threshold: int) -> Document | None:
+        """``lowStockAlert`` and the level it gives, if stock is still what ``product`` shows."""
+        return await self._update(
+            {"_id": product["_id"], "stock": product["stock"]},
+            {"$set": {"lowStockAlert": threshold, "stockLevel": stock_level(int(product["stock"]), threshold)}},
+        )
 
     # search terms
 
@@ -150,12 +448,17 @@ class ProductRepository:
 
     # history
 
-    async def add_history(self, entry: Document) -> Document:
-        entry = {"_id": entry.pop("_id", None) or new_id(), **entry, "createdAt": now_iso()}
-        await self.history.insert_one(entry)
-        return entry
+    @staticmethod
+    def _history_doc(entry: Mapping[str, Any]) -> Document:
+        return {"_id": entry.get("_id") or new_id(), **{k: v for k, v in entry.items() if k != "_id"},
+                "createdAt": entry.get("createdAt") or now_iso()}  # fmt: skip
 
-    async def add_history_once(self, entry: Document) -> bool:
+    async def add_history(self, entry: Mapping[str, Any]) -> Document:
+        doc = self._history_doc(entry)
+        await self.history.insert_one(doc)
+        return doc
+
+    async def add_history_once(self, entry: Mapping[str, Any]) -> bool:
         """Insert an entry with a deterministic ``_id``; False when it already exists."""
         try:
             await self.add_history(entry)
@@ -163,15 +466,32 @@ class ProductRepository:
             return False
         return True
 
-    async def list_history(self, query: Mapping[str, Any], *, skip: int, limit: int) -> tuple[list[Document], int]:
-        items = await self.history.find(dict(query), sort=[("createdAt", -1), ("_id", -1)], skip=skip, limit=limit)
-        return items, await self.history.count(dict(query))
+    async def list_history(
+        self, *, product_id: str, types: Sequence[str] | None, skip: int, limit: int
+    ) -> tuple[list[Document], int]:
+        """A product's entries of ``types`` (None = all), newest first, and their total."""
+        query: dict[str, Any] = {"productId": product_id}
+        if types is not None:
+            query["type"] = types[0] if len(types) == 1 else {"$in": list(types)}
+        items = await self.history.find(query, sort=[("createdAt", -1), ("_id", -1)], skip=skip, limit=limit)
+        return items, await self.history.count(query)
 
-    async def find_history(self, query: Mapping[str, Any]) -> list[Document]:
-        return await self.history.find(dict(query), sort=[("createdAt", -1), ("_id", -1)])
+    async def sales_since(self, *, seller_id: str, since: str) -> list[Document]:
+        """A seller's sale entries since ``since`` that were not returned, newest first."""
+        return await self.history.find(
+            {"sellerId": seller_id, "type": "sale", "createdAt": {"$gte": since}, "returned": {"$ne": True}},
+            sort=[("createdAt", -1), ("_id", -1)],
+        )
 
-    async def update_history(self, entry_id: str, fields: Mapping[str, Any]) -> None:
-        await self.history.update_one({"_id": entry_id}, {"$set": dict(fields)})
+    async def set_history_stock(self, *, entry_id: str, previous: int, new: int) -> None:
+        """Fill in the stock figures of an entry written before the change it describes."""
+        await self.history.update_one(
+            {"_id": entry_id},
+            {"$set": {"previousStock": previous, "newStock": new, "previousValue": previous, "newValue": new}},
+        )
+
+    async def mark_sale_returned(self, *, entry_id: str) -> None:
+        await self.history.update_one({"_id": entry_id}, {"$set": {"returned": True}})
 
     # reservations
 
@@ -185,10 +505,20 @@ class ProductRepository:
     async def get_reservation(self, order_id: str) -> Document | None:
         return await self.reservations.find_one({"orderId": order_id})
 
-    async def update_reservation(self, condition: Mapping[str, Any], fields: Mapping[str, Any]) -> Document | None:
-        """Conditional status change of a reservation; None when ``condition`` no longer holds."""
+    async def move_reservation(
+        self, *, order_id: str, status: str, fields: Mapping[str, Any], **expect: Any
+    ) -> Document | None:
+        """Set ``fields`` on the order's reservation if it is in ``status`` (and has the values
+        of ``expect``); the document after, or None when that no longer holds."""
         return await self.reservations.find_one_and_update(
-            dict(condition), {"$set": {**fields, "updatedAt": now_iso()}}
+            {"orderId": order_id, "status": status, **expect}, {"$set": {**fields, "updatedAt": now_iso()}}
+        )
+
+    async def expire_reservation(self, *, order_id: str, now: str, fields: Mapping[str, Any]) -> Document | None:
+        """Active → expired for a reservation whose ``expiresAt`` has passed."""
+        return await self.reservations.find_one_and_update(
+            {"orderId": order_id, "status": "active", "expiresAt": {"$lt": now}},
+            {"$set": {**fields, "updatedAt": now_iso()}},
         )
 
     async def reservations_due(self, *, now: str, limit: int = 100) -> list[Document]:
@@ -210,9 +540,18 @@ class ProductRepository:
     async def get_seller_status(self, seller_id: str) -> Document | None:
         return await self.seller_status.find_one({"sellerId": seller_id})
 
-    async def set_seller_status(self, seller_id: str, active: bool) -> None:
+    async def record_seller_status(self, *, seller_id: str, active: bool, token_version: int | None) -> None:
+        """Upsert the seller's active flag; raise its token version (a smaller one never lowers it)."""
         await self.seller_status.update_one(
             {"sellerId": seller_id},
             {"$set": {"isActive": active, "updatedAt": now_iso()}, "$setOnInsert": {"_id": new_id()}},
             upsert=True,
         )
+        if token_version is not None:
+            await self.seller_status.update_one(
+                {
+                    "sellerId": seller_id,
+                    "$or": [{"tokenVersion": {"$lt": token_version}}, {"tokenVersion": {"$exists": False}}],
+                },
+                {"$set": {"tokenVersion": token_version}},
+            )

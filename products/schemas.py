@@ -7,23 +7,71 @@ so the domain knows what was sent.
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from shared.fields import check_bool, with_required
+from products.levels import MAX_STOCK
+from shared.fields import INT64_MAX, INT64_MIN, OBJECT_ID_RE, EmptyAsNone, check_bool, with_required
 from shared.responses import ValidationFailed
-from shared.store import is_object_id
-from shared.validation import page_params, parse_bool, to_cents
+from shared.validation import MAX_PAGE, page_params, parse_bool, to_cents
 
-MEDIA_ID_RE = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$", re.I)
+
+def is_object_id(value: object) -> bool:
+    """A 24-hex id, matched whole (a trailing newline is no id)."""
+    return isinstance(value, str) and OBJECT_ID_RE.fullmatch(value) is not None
+
+
+MEDIA_ID_RE = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.I)
+SITE_URL_RE = re.compile(r"(https?://[^\s/?#]+|/(?![/\\]))[^\s]*", re.I)
+"""An image ``url``: absolute http(s), or a path on this site (``/…`` but not ``//host``)."""
+SPEC_KEY_RE = re.compile(r"[\w][\w \-]*")
+MAX_SPEC_KEYS, MAX_SPEC_KEY, MAX_SPEC_VALUE = 50, 50, 500
 SELLER_STATUSES = ("active", "inactive", "draft")
 MAX_PRICE = Decimal("99999999.99")
-MAX_STOCK = 1_000_000_000
+
+# JSON schemas of the lax inputs (the validators below accept them and say what is wrong).
+_NULL = {"type": "null"}
+_MONEY = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}
+_COUNT = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_STOCK}, {"type": "string"}]}
+_BOOL = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "string", "enum": ["true", "false", "1", "0"]},
+        {"type": "integer", "enum": [0, 1]},
+    ]
+}
+_OBJECT_ID = {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"}
+
+
+def _schema(*options: dict[str, Any], nullable: bool = False) -> WithJsonSchema:
+    choices = [*options, _NULL] if nullable else list(options)
+    return WithJsonSchema(choices[0] if len(choices) == 1 else {"anyOf": choices})
+
+
+Money = Annotated[int, _schema(_MONEY)]
+"""A non-negative amount sent as a number or a numeric string; carried on as integer cents."""
+OptionalMoney = Annotated[int | None, _schema(_MONEY, nullable=True)]
+Count = Annotated[int, _schema(_COUNT)]
+"""A whole number 0..MAX_STOCK sent as a number or a numeric string."""
+OptionalCount = Annotated[int | None, _schema(_COUNT, nullable=True)]
+Flag = Annotated[bool, _schema(_BOOL)]
+OptionalText = Annotated[str | None, _schema({"type": "string"}, nullable=True)]
+RequiredText = Annotated[str, _schema({"type": "string", "minLength": 1})]
+IdText = Annotated[str, _schema(_OBJECT_ID)]
+OptionalId = Annotated[str | None, _schema(_OBJECT_ID, nullable=True)]
+LaxText = Annotated[str, _schema({"type": "string", "minLength": 1, "maxLength": 64}, {"type": "integer"})]
+"""Order ids: a string (an integer is taken as its digits)."""
+OptionalLaxText = Annotated[
+    str | None, _schema({"type": "string", "maxLength": 64}, {"type": "integer"}, nullable=True)
+]
+SpecValue = str | bool | int | float
 
 
 class Body(BaseModel):
@@ -69,6 +117,35 @@ def count_value(value: Any, label: str, *, minimum: int = 0, maximum: int = MAX_
     return int(number)
 
 
+def check_specifications(value: Any) -> dict[str, SpecValue]:
+    """What a product page shows: at most 50 names of 1..50 word characters, spaces or
+    hyphens, each a string (≤ 500 chars), a finite number or a boolean."""
+    if not isinstance(value, dict):
+        raise ValueError("Specifications must be an object")
+    if len(value) > MAX_SPEC_KEYS:
+        raise ValueError(f"Specifications cannot have more than {MAX_SPEC_KEYS} keys")
+    clean: dict[str, SpecValue] = {}
+    for raw_key, item in value.items():
+        key = raw_key.strip()
+        if len(key) > MAX_SPEC_KEY or not SPEC_KEY_RE.fullmatch(key):
+            raise ValueError(
+                f"Specification names must be 1-{MAX_SPEC_KEY} letters, digits, spaces, hyphens or underscores"
+            )
+        if isinstance(item, str):
+            if len(item) > MAX_SPEC_VALUE:
+                raise ValueError(f"Specification values cannot exceed {MAX_SPEC_VALUE} characters")
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not INT64_MIN <= item <= INT64_MAX:
+                raise ValueError("Specification numbers must fit in 64 bits")
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                raise ValueError("Specification numbers must be finite")
+        elif not isinstance(item, bool):
+            raise ValueError("Specification values must be strings, numbers or booleans")
+        clean[key] = item
+    return clean
+
+
 def _text(value: Any, label: str, *, maximum: int, minimum: int = 0) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{label} must be a string")
@@ -81,17 +158,17 @@ def _text(value: Any, label: str, *, maximum: int, minimum: int = 0) -> str:
 
 
 class ImageIn(Body):
-    media_id: Any = None
-    url: Any = None
-    isPrimary: Any = False
-    altText: Any = None
+    media_id: Annotated[str | None, _schema({"type": "string", "format": "uuid"}, nullable=True)] = None
+    url: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
+    isPrimary: Annotated[bool, _schema(_BOOL, _NULL)] = False
+    altText: OptionalText = None
 
     @field_validator("media_id", mode="before")
     @classmethod
     def _media_id(cls, value: Any) -> str | None:
         if value is None or value == "":
             return None
-        if not isinstance(value, str) or not MEDIA_ID_RE.match(value.strip()):
+        if not isinstance(value, str) or not MEDIA_ID_RE.fullmatch(value.strip()):
             raise ValueError("Invalid media ID format")
         return value.strip().lower()
 
@@ -100,7 +177,10 @@ class ImageIn(Body):
     def _url(cls, value: Any) -> str | None:
         if value is None or value == "":
             return None
-        return _text(value, "Image URL", maximum=500)
+        url = _text(value, "Image URL", maximum=500)
+        if not SITE_URL_RE.fullmatch(url):
+            raise ValueError("Image URL must be an http(s) URL or a path on this site")
+        return url
 
     @field_validator("isPrimary", mode="before")
     @classmethod
@@ -127,20 +207,43 @@ class ImageIn(Body):
 class ProductFields(Body):
     """The writable product fields; every validator runs only on fields that were sent."""
 
-    name: Any = None
-    price: Any = None
-    category: Any = None
-    description: Any = None
-    comparePrice: Any = None
-    stock: Any = None
-    lowStockAlert: Any = None
-    subcategory: Any = None
-    images: list[ImageIn] | None = None
-    specifications: Any = None
-    tags: Any = None
-    status: Any = None
-    isActive: Any = None
-    sellerId: Any = None
+    name: Annotated[str | None, _schema({"type": "string", "minLength": 1, "maxLength": 200})] = None
+    price: Annotated[int | None, _schema(_MONEY)] = None
+    category: Annotated[str | None, _schema({"type": "string", "maxLength": 100}, nullable=True)] = None
+    description: Annotated[str | None, _schema({"type": "string", "maxLength": 1000}, nullable=True)] = None
+    comparePrice: OptionalMoney = None
+    stock: Annotated[int | None, _schema(_COUNT)] = None
+    lowStockAlert: Annotated[int | None, _schema(_COUNT)] = None
+    subcategory: Annotated[str | None, _schema({"type": "string", "maxLength": 100}, nullable=True)] = None
+    images: Annotated[
+        list[ImageIn] | None,
+        WithJsonSchema(
+            {"anyOf": [{"type": "array", "maxItems": 10, "items": {"$ref": "#/components/schemas/ImageIn"}}, _NULL]}
+        ),
+    ] = None
+    specifications: Annotated[
+        dict[str, SpecValue] | None,
+        _schema(
+            {
+                "type": "object",
+                "maxProperties": MAX_SPEC_KEYS,
+                "additionalProperties": {
+                    "anyOf": [{"type": "string", "maxLength": MAX_SPEC_VALUE}, {"type": "number"}, {"type": "boolean"}]
+                },
+            },
+            nullable=True,
+        ),
+    ] = None
+    tags: Annotated[
+        list[str] | None,
+        _schema(
+            {"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 50}},
+            nullable=True,
+        ),
+    ] = None
+    status: Annotated[str | None, _schema({"type": "string", "enum": list(SELLER_STATUSES)})] = None
+    isActive: Annotated[bool | None, _schema(_BOOL)] = None
+    sellerId: OptionalId = None
 
     @field_validator("name", mode="before")
     @classmethod
@@ -202,24 +305,7 @@ class ProductFields(Body):
     @field_validator("specifications", mode="before")
     @classmethod
     def _specifications(cls, value: Any) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ValueError("Specifications must be an object")
-        if len(value) > 50:
-            raise ValueError("Specifications cannot have more than 50 keys")
-        clean: dict[str, Any] = {}
-        for key, item in value.items():
-            key = key.strip()
-            if not key or len(key) > 100 or "." in key or key.startswith("$"):
-                raise ValueError("Specification names must be 1-100 characters without '.' or a leading '$'")
-            if isinstance(item, str):
-                if len(item) > 500:
-                    raise ValueError("Specification values cannot exceed 500 characters")
-            elif item is not None and not isinstance(item, int | float | bool):
-                raise ValueError("Specification values must be strings, numbers or booleans")
-            clean[key] = item
-        return clean
+        return {} if value is None else check_specifications(value)
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -284,8 +370,8 @@ class ProductUpdateIn(ProductFields):
 
 
 class StockIn(Body):
-    stock: Any = None
-    notes: Any = None
+    stock: Count
+    notes: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -309,9 +395,9 @@ class StockIn(Body):
 
 
 class AdjustIn(Body):
-    newStock: Any = None
-    reason: Any = None
-    notes: Any = None
+    newStock: Count
+    reason: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
+    notes: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -330,7 +416,7 @@ class AdjustIn(Body):
 
 
 class InventorySyncIn(Body):
-    lowStockThreshold: Any = None
+    lowStockThreshold: OptionalCount = None
 
     @field_validator("lowStockThreshold", mode="before")
     @classmethod
@@ -338,25 +424,26 @@ class InventorySyncIn(Body):
         return None if value is None else count_value(value, "Low stock threshold")
 
 
+INVALID_ADMIN_STATUS = "Invalid status. Must be active, inactive, or draft"
+
+
 class AdminStatusIn(Body):
-    status: Any = None
+    """``status`` is checked by the route so that any other value answers the contract's own
+    top-level message (``Invalid status. Must be active, inactive, or draft``)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("status",))
+    status: Annotated[Any, WithJsonSchema({"type": "string", "enum": list(SELLER_STATUSES)})] = None
 
-    @field_validator("status", mode="before")
-    @classmethod
-    def _status(cls, value: Any) -> str:
-        if value not in SELLER_STATUSES:
-            raise ValueError("Invalid status. Must be active, inactive, or draft")
-        return value
+    def checked_status(self) -> str:
+        if self.status not in SELLER_STATUSES:
+            raise ValidationFailed.field("status", INVALID_ADMIN_STATUS, top=INVALID_ADMIN_STATUS)
+        return self.status
 
 
 class SellerStatusIn(Body):
-    sellerId: Any = None
-    isActive: Any = None
+    sellerId: IdText
+    isActive: Flag
+    tokenVersion: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    """The seller's token version: tokens whose ``ver`` is below it are refused (never lowered)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -376,8 +463,8 @@ class SellerStatusIn(Body):
 
 
 class ValidateSellerIn(Body):
-    productId: Any = None
-    sellerId: Any = None
+    productId: IdText
+    sellerId: IdText
 
     @model_validator(mode="before")
     @classmethod
@@ -403,8 +490,8 @@ def _product_id(value: Any) -> str:
 
 
 class QuantityLine(Body):
-    productId: Any = None
-    quantity: Any = None
+    productId: IdText
+    quantity: Annotated[int, _schema({"type": "integer", "minimum": 1, "maximum": 10_000}, {"type": "string"})]
 
     @model_validator(mode="before")
     @classmethod
@@ -420,7 +507,7 @@ class QuantityLine(Body):
 
 
 class ReserveLine(QuantityLine):
-    unitPrice: Any = None
+    unitPrice: OptionalMoney = None
 
     @field_validator("unitPrice", mode="before")
     @classmethod
@@ -451,7 +538,12 @@ def _items_list(value: Any) -> Any:
 
 
 class CheckAvailabilityIn(Body):
-    items: list[QuantityLine]
+    items: Annotated[
+        list[QuantityLine],
+        WithJsonSchema(
+            {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/QuantityLine"}}
+        ),
+    ]
 
     @model_validator(mode="before")
     @classmethod
@@ -462,10 +554,18 @@ class CheckAvailabilityIn(Body):
 
 
 class ReserveIn(Body):
-    orderId: Any = None
-    customerId: Any = None
-    items: list[ReserveLine]
-    expirationMinutes: Any = None
+    orderId: LaxText
+    customerId: OptionalLaxText = None
+    items: Annotated[
+        list[ReserveLine],
+        WithJsonSchema(
+            {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/ReserveLine"}}
+        ),
+    ]
+    expirationMinutes: Annotated[
+        float | None,
+        _schema({"type": "number", "exclusiveMinimum": 0, "maximum": 1440}, {"type": "string"}, nullable=True),
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -503,8 +603,8 @@ class ReserveIn(Body):
 
 
 class OrderIn(Body):
-    orderId: Any = None
-    reason: Any = None
+    orderId: LaxText
+    reason: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -520,8 +620,8 @@ class OrderIn(Body):
 
 
 class SaleLine(QuantityLine):
-    unitPrice: Any = None
-    totalPrice: Any = None
+    unitPrice: OptionalMoney = None
+    totalPrice: OptionalMoney = None
 
     @field_validator("unitPrice", "totalPrice", mode="before")
     @classmethod
@@ -530,9 +630,14 @@ class SaleLine(QuantityLine):
 
 
 class RecordSaleIn(Body):
-    orderId: Any = None
-    customerId: Any = None
-    items: list[SaleLine]
+    orderId: LaxText
+    customerId: OptionalLaxText = None
+    items: Annotated[
+        list[SaleLine],
+        WithJsonSchema(
+            {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/SaleLine"}}
+        ),
+    ]
 
     @model_validator(mode="before")
     @classmethod
@@ -576,6 +681,53 @@ class ListQuery:
     sort_direction: int = -1
 
 
+def _search_text(q: Mapping[str, str], errors: list[dict[str, str]]) -> str | None:
+    search = q.get("search")
+    if search is None:
+        return None
+    search = search.strip()
+    if len(search) > 100:
+        errors.append({"field": "search", "message": "Search cannot exceed 100 characters"})
+    return search or None
+
+
+def _price_window(q: Mapping[str, str], errors: list[dict[str, str]]) -> tuple[int | None, int | None]:
+    prices: dict[str, int | None] = {}
+    for name in ("minPrice", "maxPrice"):
+        try:
+            prices[name] = money_cents(q.get(name), name, required=False)
+        except ValueError as exc:
+            errors.append({"field": name, "message": str(exc)})
+    low, high = prices.get("minPrice"), prices.get("maxPrice")
+    if low is not None and high is not None and low > high:
+        errors.append({"field": "minPrice", "message": "minPrice cannot be greater than maxPrice"})
+    return low, high
+
+
+def _sort_spec(
+    q: Mapping[str, str], sort_fields: Mapping[str, str], default_sort: str, errors: list[dict[str, str]]
+) -> tuple[str | None, int]:
+    """(store field, direction) from ``sort`` (wins) or ``sortBy``/``sortOrder``; a bad field
+    is reported first (``errors[0].field == "sortBy"``)."""
+    if "sort" in q:
+        sort = q["sort"]
+    else:
+        by = q.get("sortBy", default_sort.lstrip("-"))
+        order = q.get("sortOrder", "desc" if default_sort.startswith("-") else "asc").lower()
+        if order not in ("asc", "desc"):
+            errors.append({"field": "sortOrder", "message": "sortOrder must be asc or desc"})
+        sort = ("-" if order == "desc" else "") + by
+    field = sort_fields.get(sort.lstrip("-")) if sort.count("-") <= 1 else None
+    if field is None:
+        errors.insert(0, {"field": "sortBy", "message": f"sortBy must be one of {', '.join(sort_fields)}"})
+    return field, -1 if sort.startswith("-") else 1
+
+
+def _lowered(q: Mapping[str, str], name: str) -> str | None:
+    value = q.get(name, "").strip()
+    return value.lower() if value else None
+
+
 def parse_list_query(
     params: Mapping[str, str],
     *,
@@ -593,52 +745,501 @@ def parse_list_query(
     status = q.get("status", default_status)
     if status is not None and status not in statuses:
         errors.append({"field": "status", "message": f"Status must be one of {', '.join(statuses)}"})
-    search = q.get("search")
-    if search is not None:
-        search = search.strip()
-        if len(search) > 100:
-            errors.append({"field": "search", "message": "Search cannot exceed 100 characters"})
-        search = search or None
+    search = _search_text(q, errors)
     seller_id = q.get("sellerId") if with_seller else None
     if seller_id is not None and not is_object_id(seller_id):
         errors.append({"field": "sellerId", "message": "Invalid ID format"})
-    prices: dict[str, int | None] = {}
-    for name in ("minPrice", "maxPrice"):
-        try:
-            prices[name] = money_cents(q.get(name), name, required=False)
-        except ValueError as exc:
-            errors.append({"field": name, "message": str(exc)})
-    low, high = prices.get("minPrice"), prices.get("maxPrice")
-    if low is not None and high is not None and low > high:
-        errors.append({"field": "minPrice", "message": "minPrice cannot be greater than maxPrice"})
-    if "sort" in q:
-        sort = q["sort"]
-    else:
-        by = q.get("sortBy", default_sort.lstrip("-"))
-        order = q.get("sortOrder", "desc" if default_sort.startswith("-") else "asc").lower()
-        if order not in ("asc", "desc"):
-            errors.append({"field": "sortOrder", "message": "sortOrder must be asc or desc"})
-        sort = ("-" if order == "desc" else "") + by
-    field = sort_fields.get(sort.lstrip("-")) if sort.count("-") <= 1 else None
-    if field is None:
-        message = f"sortBy must be one of {', '.join(sort_fields)}"
-        errors.insert(0, {"field": "sortBy", "message": message})
-    if errors:
-        raise ValidationFailed(errors=errors)
-    assert field is not None
+    low, high = _price_window(q, errors)
+    field, direction = _sort_spec(q, sort_fields, default_sort, errors)
     for name in ("category", "subcategory"):
         if len(q.get(name, "")) > 100:
-            raise ValidationFailed.field(name, f"{name} cannot exceed 100 characters")
+            errors.append({"field": name, "message": f"{name} cannot exceed 100 characters"})
+    if errors or field is None:
+        raise ValidationFailed(errors=errors)
     return ListQuery(
         page=page,
         limit=limit,
         status=status,
-        category=q["category"].strip().lower() if q.get("category", "").strip() else None,
-        subcategory=q["subcategory"].strip().lower() if q.get("subcategory", "").strip() else None,
+        category=_lowered(q, "category"),
+        subcategory=_lowered(q, "subcategory"),
         seller_id=seller_id.lower() if seller_id else None,
         search=search,
         min_price=low,
         max_price=high,
         sort_field=field,
-        sort_direction=-1 if sort.startswith("-") else 1,
+        sort_direction=direction,
     )
+
+
+def list_query(
+    *,
+    sort_fields: Mapping[str, str] = SORT_FIELDS,
+    statuses: tuple[str, ...] = LIST_STATUSES,
+    default_status: str | None = "active",
+    with_seller: bool = True,
+) -> Callable[..., Awaitable[ListQuery]]:
+    """A dependency reading a product list's query string, every parameter declared (so the
+    document shows them) and checked by :func:`parse_list_query` with the contract's messages."""
+    sort_names = list(sort_fields)
+    sort_doc = WithJsonSchema({"type": "string", "enum": sort_names})
+    alias_doc = WithJsonSchema({"type": "string", "enum": sort_names + [f"-{n}" for n in sort_names]})
+    status_doc = WithJsonSchema({"type": "string", "enum": list(statuses)})
+    id_doc = WithJsonSchema(_OBJECT_ID)
+    money_doc = WithJsonSchema({"type": "number", "minimum": 0})
+
+    declared: dict[str, Any] = {
+        "page": Annotated[int | None, Query(ge=1, le=MAX_PAGE), EmptyAsNone],
+        "limit": Annotated[int | None, Query(ge=1, le=100), EmptyAsNone],
+        "category": Annotated[str | None, Query(max_length=100)],
+        "subcategory": Annotated[str | None, Query(max_length=100)],
+        "sellerId": Annotated[str | None, Query(include_in_schema=with_seller), id_doc],
+        "search": Annotated[str | None, Query(max_length=100)],
+        "minPrice": Annotated[str | None, Query(), money_doc],
+        "maxPrice": Annotated[str | None, Query(), money_doc],
+        "status": Annotated[str | None, Query(), status_doc],
+        "sortBy": Annotated[str | None, Query(), sort_doc],
+        "sortOrder": Annotated[str | None, Query(), WithJsonSchema({"type": "string", "enum": ["asc", "desc"]})],
+        "sort": Annotated[str | None, Query(), alias_doc],
+    }
+
+    async def dependency(**params: Any) -> ListQuery:
+        return parse_list_query(
+            {k: str(v) for k, v in params.items() if v is not None},
+            sort_fields=sort_fields,
+            statuses=statuses,
+            default_status=default_status,
+            with_seller=with_seller,
+        )
+
+    # FastAPI reads the parameters from the signature (built here: they depend on the route).
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+            for name, kind in declared.items()
+        ],
+        return_annotation=ListQuery,
+    )
+    return dependency
+
+
+# answers (``*Public``): what the routes send, as the OpenAPI document publishes it
+
+
+class Public(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ImagePublic(Public):
+    media_id: str | None = None
+    url: str | None = None
+    isPrimary: bool
+    altText: str | None = None
+
+
+class ProductPublic(Public):
+    """The product object (contract §2)."""
+
+    underscore_id: str = Field(alias="_id")
+    id: str
+    name: str
+    description: str
+    price: float
+    comparePrice: float | None
+    category: str
+    subcategory: str | None
+    sellerId: str
+    images: list[ImagePublic]
+    primaryImage: ImagePublic | None
+    specifications: dict[str, SpecValue | None]
+    tags: list[str]
+    stock: int
+    totalStock: int
+    reservedStock: int
+    soldStock: int
+    lowStockAlert: int
+    stockLevel: str
+    isLowStock: bool
+    isOutOfStock: bool
+    status: str
+    isActive: bool
+    sellerActive: bool
+    totalSold: int
+    revenue: float
+    createdAt: str
+    updatedAt: str
+
+
+class BulkProductPublic(Public):
+    """A purchasable product as ``service/products/bulk`` answers it."""
+
+    underscore_id: str = Field(alias="_id")
+    id: str
+    name: str
+    price: float
+    stock: int
+    sellerId: str
+    primaryImageId: str | None
+    category: str
+    lowStockAlert: int
+    images: list[ImagePublic]
+
+
+class PaginationPublic(Public):
+    page: int
+    limit: int
+    total: int
+    pages: int
+    totalPages: int
+
+
+class SellerSummaryPublic(Public):
+    total: int
+    active: int
+    inactive: int
+    lowStock: int
+    outOfStock: int
+
+
+class SellerProductsPublic(Public):
+    products: list[ProductPublic]
+    pagination: PaginationPublic
+    summary: SellerSummaryPublic
+
+
+class ProductPagePublic(Public):
+    products: list[ProductPublic]
+    pagination: PaginationPublic
+
+
+class HistoryEntryPublic(Public):
+    """A history entry; the typed mirrors appear where the entry has them."""
+
+    id: str
+    productId: str
+    sellerId: str
+    type: str
+    previousValue: Any = None
+    newValue: Any = None
+    quantity: int | None = None
+    orderId: str | None = None
+    customerId: str | None = None
+    notes: str | None = None
+    metadata: dict[str, Any] | None = None
+    createdAt: str
+
+
+class HistoryPagePublic(Public):
+    history: list[HistoryEntryPublic]
+    pagination: PaginationPublic
+
+
+class ReservationLinePublic(Public):
+    orderId: str | None
+    customerId: str | None
+    quantity: int
+    reservedAt: str | None
+    expiresAt: str | None
+    status: str
+    isExpired: bool
+
+
+class InventoryPublic(Public):
+    productId: str
+    sellerId: str
+    totalStock: int
+    reservedStock: int
+    soldStock: int
+    availableStock: int
+    isOutOfStock: bool
+    isLowStock: bool
+    lowStockThreshold: int
+    activeReservations: int
+    reservations: list[ReservationLinePublic] | None = None
+    lastUpdated: str | None
+
+
+class InventoryRowPublic(Public):
+    productId: str
+    productName: str
+    productCategory: str
+    productPrice: float
+    totalStock: int
+    reservedStock: int
+    soldStock: int
+    availableStock: int
+    isOutOfStock: bool
+    isLowStock: bool
+    lowStockThreshold: int
+    activeReservations: int
+
+
+class InventorySummaryPublic(Public):
+    totalProducts: int
+    totalStock: int
+    totalReserved: int
+    totalSold: int
+    totalAvailable: int
+    lowStockCount: int
+    outOfStockCount: int
+
+
+class SellerInventoryPublic(Public):
+    inventories: list[InventoryRowPublic]
+    pagination: PaginationPublic
+    summary: InventorySummaryPublic
+
+
+class MovementsPublic(Public):
+    movements: list[HistoryEntryPublic]
+    pagination: PaginationPublic
+    currentStock: InventoryPublic
+
+
+class StockSetPublic(Public):
+    productId: str
+    previousStock: int
+    newStock: int
+    stockChange: int
+    notes: str | None
+
+
+class StockChangePublic(Public):
+    productId: str
+    success: bool
+    previousStock: int
+    newStock: int
+    stockChange: int
+
+
+class AnalyticsSummaryPublic(Public):
+    totalProducts: int
+    activeProducts: int
+    totalSold: int
+    totalRevenue: float
+    orderCount: int
+    lowStockProducts: int
+    outOfStockProducts: int
+
+
+class TopProductPublic(Public):
+    productId: str
+    name: str | None
+    unitsSold: int
+    revenue: float
+
+
+class LowStockProductPublic(Public):
+    productId: str
+    name: str | None
+    stock: int
+    lowStockAlert: int
+
+
+class DailySalesPublic(Public):
+    date: str
+    totalSales: int
+    totalRevenue: float
+    orderCount: int
+
+
+class CategorySalesPublic(Public):
+    id: str
+    totalSales: int
+    totalRevenue: float
+
+
+class AnalyticsPublic(Public):
+    period: int
+    summary: AnalyticsSummaryPublic
+    topProducts: list[TopProductPublic]
+    lowStockProducts: list[LowStockProductPublic]
+    recentSales: list[HistoryEntryPublic]
+    salesAnalytics: list[DailySalesPublic]
+    salesByCategory: list[CategorySalesPublic]
+
+
+class AvailabilityItemPublic(Public):
+    productId: str
+    productName: str | None
+    available: bool
+    reason: str
+    requestedQuantity: int
+    availableStock: int
+    totalStock: int
+    reservedStock: int
+
+
+class AvailabilitySummaryPublic(Public):
+    total: int
+    available: int
+    unavailable: int
+
+
+class AvailabilityPublic(Public):
+    allAvailable: bool
+    items: list[AvailabilityItemPublic]
+    summary: AvailabilitySummaryPublic
+
+
+class ReservedItemPublic(Public):
+    productId: str
+    quantity: int
+    unitPrice: float
+    reservedAt: str | None
+    expiresAt: str | None
+
+
+class ReservedLinePublic(Public):
+    productId: str
+    reserved: int
+    availableAfterReservation: int | None = None
+    expiresAt: str | None
+
+
+class ReservationPublic(Public):
+    orderId: str
+    reservationId: str
+    customerId: str | None
+    status: str
+    expiresAt: str | None
+    expirationMinutes: float | None
+    items: list[ReservedItemPublic]
+    successful: list[ReservedLinePublic]
+    failed: list[dict[str, Any]]
+
+
+class ConfirmedLinePublic(Public):
+    productId: str
+    confirmed: int
+    newSoldStock: int | None
+
+
+class ConfirmPublic(Public):
+    orderId: str
+    status: str
+    successful: list[ConfirmedLinePublic]
+    failed: list[dict[str, Any]]
+
+
+class ReleasedLinePublic(Public):
+    productId: str
+    released: bool
+    newAvailableStock: int
+
+
+class ReleasePublic(Public):
+    orderId: str
+    reason: str
+    status: str
+    results: list[ReleasedLinePublic]
+
+
+class CleanupPublic(Public):
+    cleanedCount: int
+
+
+class SellerStatusPublic(Public):
+    sellerId: str
+    isActive: bool
+    modifiedCount: int
+
+
+class StatsPublic(Public):
+    total: int
+    active: int
+    outOfStock: int
+    lowStock: int
+
+
+class ValidateSellerPublic(Public):
+    productId: str
+    sellerId: str
+    isValid: bool
+    actualSellerId: str
+
+
+class SaleResultPublic(Public):
+    productId: str
+    success: bool
+    quantity: int | None = None
+    totalPrice: float | None = None
+    skipped: bool | None = None
+    message: str | None = None
+
+
+class InitializedPublic(Public):
+    initialized: int
+
+
+class SyncedPublic(Public):
+    synced: int
+
+
+class BulkIn(Body):
+    """``productIds``: 1..100 ids (malformed ones are simply not found)."""
+
+    productIds: Annotated[
+        list[Annotated[str, WithJsonSchema({"type": "string", "maxLength": 64})]],
+        WithJsonSchema({"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string"}}),
+    ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("productIds"), list) or not data["productIds"]:
+            raise ValidationFailed(PRODUCT_IDS_REQUIRED)
+        if len(data["productIds"]) > 100:
+            raise ValidationFailed.field("productIds", "productIds cannot contain more than 100 ids")
+        return data
+
+
+PRODUCT_IDS_REQUIRED = "productIds array is required"
+UPDATES_REQUIRED = "updates array is required"
+
+
+class StockDeltaIn(Body):
+    productId: IdText
+    stockChange: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required(cls, data: Any) -> Any:
+        return with_required(data, ("productId", "stockChange"))
+
+    @field_validator("productId", mode="before")
+    @classmethod
+    def _pid(cls, value: Any) -> str:
+        if not is_object_id(value):
+            raise ValueError("Invalid product ID format")
+        return value.lower()
+
+    @field_validator("stockChange", mode="before")
+    @classmethod
+    def _change(cls, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value == 0:
+            raise ValueError("stockChange must be a non-zero integer")
+        if abs(value) > MAX_STOCK:
+            raise ValueError(f"stockChange cannot exceed {MAX_STOCK} in either direction")
+        return value
+
+
+class BulkStockIn(Body):
+    """``updates``: 1..100 non-zero deltas, each within ±MAX_STOCK."""
+
+    updates: Annotated[
+        list[StockDeltaIn],
+        WithJsonSchema(
+            {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/StockDeltaIn"}}
+        ),
+    ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("updates"), list) or not data["updates"]:
+            raise ValidationFailed(UPDATES_REQUIRED)
+        if len(data["updates"]) > 100:
+            raise ValidationFailed.field("updates", "updates cannot contain more than 100 entries")
+        data = dict(data)
+        data["updates"] = [u if isinstance(u, dict) else {} for u in data["updates"]]
+        return data

@@ -13,3 +13,6 @@ class ProductsSettings(ServiceSettings):
     MEDIA_TIMEOUT_SECONDS: float = 5.0
     SEARCH_CANDIDATE_LIMIT: int = 5000
     """Above this many keyword matches a search falls back to scanning ``searchText``."""
+    SELLER_STATUS_CACHE_SECONDS: float = 2.0
+    """How long a seller's recorded status (active flag, token version) is reused for the token
+    check before it is read again; this process's own writes clear it at once."""

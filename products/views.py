@@ -9,15 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from products.levels import stock_change_type, stock_level
 from shared.timeutil import now_iso
 from shared.validation import from_cents
-
-
-def stock_level(stock: int, low_alert: int) -> str:
-    """``out`` at 0, ``low`` up to ``lowStockAlert``, else ``ok``."""
-    if stock <= 0:
-        return "out"
-    return "low" if stock <= low_alert else "ok"
 
 
 def _money(cents: Any) -> float | None:
@@ -95,6 +89,8 @@ def history_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     for field in HISTORY_FIELDS:
         if field in doc:
             view[field] = doc[field]
+    if view.get("type") == "stock_update":  # a legacy entry not migrated yet: by its sign
+        view["type"] = stock_change_type(int(doc.get("quantity") or 0))
     return view
 
 

@@ -1,160 +1,130 @@
-"""HTTP routes of the sellers service: parse, call the domain, wrap the answer."""
+"""Sellers routes (contract §3): each one parses, calls ``Sellers`` and wraps its answer in
+the envelope. Documented with its answer model and error statuses; the token refresh and
+password routes come from ``shared.account_routes``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 
-from sellers.deps import AdminBearer, AdminOrService, CurrentSeller, ProfileReader, SellersDomain
-from sellers.domain import SORTABLE
+from sellers.deps import AdminBearer, AdminOrService, CurrentSeller, ProfileReader, SellerListQuery, SellersDomain
 from sellers.schemas import (
-    ChangePasswordIn,
-    EmailIn,
-    LoginIn,
+    AdminDetailsPublic,
     NewSellerIn,
+    ProfilePublic,
     ProfileUpdateIn,
-    RefreshIn,
-    ResetPasswordIn,
+    SellerAuthPublic,
+    SellerBasicPublic,
+    SellerIdIn,
+    SellerIdsIn,
+    SellerListPublic,
+    SellerPublic,
+    SellerStatusPublic,
+    SellerVerifyPublic,
     SignupIn,
     StatusIn,
 )
 from sellers.views import profile_view
-from shared.accounts import account_list_query
+from shared.account_routes import add_password_routes, limited
+from shared.account_schemas import AccountStatsPublic, LoginIn
 from shared.auth import ServiceKey
-from shared.ratelimit import rate_limit
-from shared.responses import BadRequest, Forbidden, ValidationFailed, ok
-from shared.validation import json_object, object_id
+from shared.fields import ObjectIdParam
+from shared.responses import AUTH_ERRORS, Envelope, Forbidden, error_responses, ok
 
 router = APIRouter(prefix="/api/v1")
+add_password_routes(router, base="/sellers", service="sellers", domain=SellersDomain, current=CurrentSeller)
 
-AUTH_LIMIT_MESSAGE = "Too many authentication attempts, please try again later"
-MAX_BULK_IDS = 100
-
-
-def _limited(scope: str) -> Any:
-    return Depends(rate_limit(f"sellers:{scope}", AUTH_LIMIT_MESSAGE))
+SIGNED_IN = error_responses(*AUTH_ERRORS)
+SIGNED_IN_404 = error_responses(*AUTH_ERRORS, 404)
 
 
 # accounts
 
+SIGNUP = {"response_model": Envelope[SellerAuthPublic], "responses": error_responses(409, 429), "status_code": 201}
+SIGNIN = {"response_model": Envelope[SellerAuthPublic], "responses": error_responses(401, 403, 423, 429)}
 
-@router.post("/sellers/signup", status_code=201, dependencies=[_limited("signup")])
-@router.post("/sellers/register", status_code=201, dependencies=[_limited("signup")])
-async def signup(body: SignupIn, sellers: SellersDomain) -> JSONResponse:
+
+@router.post("/sellers/signup", dependencies=[limited("sellers:signup")], **SIGNUP)
+@router.post("/sellers/register", dependencies=[limited("sellers:signup")], **SIGNUP)
+async def signup(body: SignupIn, sellers: SellersDomain) -> Any:
     return ok(await sellers.signup(data=body), "Seller registered successfully", status_code=201)
 
 
-@router.post("/sellers/signin", dependencies=[_limited("signin")])
-@router.post("/sellers/login", dependencies=[_limited("signin")])
-async def signin(body: LoginIn, sellers: SellersDomain) -> JSONResponse:
+@router.post("/sellers/signin", dependencies=[limited("sellers:signin")], **SIGNIN)
+@router.post("/sellers/login", dependencies=[limited("sellers:signin")], **SIGNIN)
+async def signin(body: LoginIn, sellers: SellersDomain) -> Any:
     return ok(await sellers.login(email=body.email, password=body.password), "Login successful")
-
-
-@router.post("/sellers/refresh-token")
-async def refresh_token(body: RefreshIn, sellers: SellersDomain) -> JSONResponse:
-    return ok(await sellers.refresh(refresh_token=body.refreshToken), "Token refreshed successfully")
-
-
-@router.post("/sellers/forgot-password", dependencies=[_limited("forgot-password")])
-async def forgot_password(body: EmailIn, sellers: SellersDomain) -> JSONResponse:
-    await sellers.forgot_password(email=body.email)
-    return ok(None, "Password reset email sent")
-
-
-@router.post("/sellers/reset-password", dependencies=[_limited("reset-password")])
-async def reset_password(body: ResetPasswordIn, sellers: SellersDomain) -> JSONResponse:
-    await sellers.reset_password(token=body.token, new_password=body.newPassword, confirm=body.confirmPassword)
-    return ok(None, "Password reset successfully")
 
 
 # own profile
 
 
-@router.get("/sellers/profile")
-async def get_profile(seller: CurrentSeller) -> JSONResponse:
+@router.get("/sellers/profile", response_model=Envelope[ProfilePublic], responses=SIGNED_IN)
+async def get_profile(seller: CurrentSeller) -> Any:
     return ok(profile_view(seller), "Profile retrieved successfully")
 
 
-@router.put("/sellers/profile")
-async def update_profile(body: ProfileUpdateIn, seller: CurrentSeller, sellers: SellersDomain) -> JSONResponse:
+@router.put("/sellers/profile", response_model=Envelope[ProfilePublic], responses=error_responses(401, 403, 404, 409))
+async def update_profile(body: ProfileUpdateIn, seller: CurrentSeller, sellers: SellersDomain) -> Any:
     return ok(await sellers.update_profile(seller=seller, data=body), "Profile updated successfully")
 
 
-@router.get("/sellers/profile/{seller_id}")
-async def get_profile_by_id(seller_id: str, reader: ProfileReader, sellers: SellersDomain) -> JSONResponse:
-    seller_id = object_id(seller_id)
+@router.get("/sellers/profile/{seller_id}", response_model=Envelope[ProfilePublic], responses=SIGNED_IN_404)
+async def get_profile_by_id(seller_id: ObjectIdParam, reader: ProfileReader, sellers: SellersDomain) -> Any:
     if reader.role == "seller" and reader.user_id != seller_id:
         raise Forbidden("Access denied")
     return ok(profile_view(await sellers.get_seller(seller_id=seller_id)), "Profile retrieved successfully")
 
 
-@router.put("/sellers/change-password")
-async def change_password(body: ChangePasswordIn, seller: CurrentSeller, sellers: SellersDomain) -> JSONResponse:
-    tokens = await sellers.change_password(
-        seller=seller, current=body.currentPassword, new_password=body.newPassword, confirm=body.confirmPassword
-    )
-    return ok({"message": "Password changed successfully", **tokens}, "Password changed successfully")
-
-
 # admin
 
 
-@router.post("/sellers/create", status_code=201)
-async def create(body: NewSellerIn, _: AdminOrService, sellers: SellersDomain) -> JSONResponse:
+@router.post(
+    "/sellers/create", status_code=201, response_model=Envelope[SellerPublic], responses=error_responses(401, 403, 409)
+)
+async def create(body: NewSellerIn, _: AdminOrService, sellers: SellersDomain) -> Any:
     return ok(await sellers.create(data=body), "Seller created successfully", status_code=201)
 
 
-@router.get("/sellers/list")
-async def admin_list_bearer(request: Request, _: AdminBearer, sellers: SellersDomain) -> JSONResponse:
-    return ok(
-        await sellers.admin_list(**account_list_query(request.query_params, sortable=SORTABLE)),
-        "Sellers retrieved successfully",
-    )
+@router.get("/sellers/list", response_model=Envelope[SellerListPublic], responses=SIGNED_IN)
+async def admin_list_bearer(filters: SellerListQuery, _: AdminBearer, sellers: SellersDomain) -> Any:
+    return ok(await sellers.admin_list(**filters), "Sellers retrieved successfully")
 
 
-@router.get("/sellers/admin")
-async def admin_list(request: Request, _: ServiceKey, sellers: SellersDomain) -> JSONResponse:
-    return ok(
-        await sellers.admin_list(**account_list_query(request.query_params, sortable=SORTABLE)),
-        "Sellers retrieved successfully",
-    )
+@router.get("/sellers/admin", response_model=Envelope[SellerListPublic], responses=SIGNED_IN)
+async def admin_list(filters: SellerListQuery, _: ServiceKey, sellers: SellersDomain) -> Any:
+    return ok(await sellers.admin_list(**filters), "Sellers retrieved successfully")
 
 
-@router.get("/sellers/admin/{seller_id}")
-async def admin_details(seller_id: str, _: ServiceKey, sellers: SellersDomain) -> JSONResponse:
-    return ok(await sellers.admin_details(seller_id=object_id(seller_id)), "Seller retrieved successfully")
+@router.get("/sellers/admin/{seller_id}", response_model=Envelope[AdminDetailsPublic], responses=SIGNED_IN_404)
+async def admin_details(seller_id: ObjectIdParam, _: ServiceKey, sellers: SellersDomain) -> Any:
+    return ok(await sellers.admin_details(seller_id=seller_id), "Seller retrieved successfully")
 
 
-@router.patch("/sellers/admin/{seller_id}/status")
-async def admin_status(seller_id: str, body: StatusIn, _: ServiceKey, sellers: SellersDomain) -> JSONResponse:
-    view = await sellers.set_status(seller_id=object_id(seller_id), active=body.isActive, verified=body.isVerified)
+@router.patch(
+    "/sellers/admin/{seller_id}/status",
+    response_model=Envelope[SellerStatusPublic],
+    responses=error_responses(*AUTH_ERRORS, 404, 409),
+)
+async def admin_status(seller_id: ObjectIdParam, body: StatusIn, _: ServiceKey, sellers: SellersDomain) -> Any:
+    view = await sellers.set_status(seller_id=seller_id, active=body.isActive, verified=body.isVerified)
     return ok(view, "Seller status updated successfully")
 
 
 # service endpoints
 
 
-@router.post("/sellers/service/bulk")
-async def service_bulk(request: Request, _: ServiceKey, sellers: SellersDomain) -> JSONResponse:
-    body = await json_object(request)
-    ids = body.get("sellerIds")
-    if not isinstance(ids, list):
-        raise BadRequest("sellerIds array is required")
-    if len(ids) > MAX_BULK_IDS:
-        raise ValidationFailed.field("sellerIds", f"sellerIds cannot contain more than {MAX_BULK_IDS} ids")
-    return ok(await sellers.bulk(seller_ids=[object_id(i) for i in ids]), "Sellers retrieved successfully")
+@router.post("/sellers/service/bulk", response_model=Envelope[list[SellerBasicPublic]], responses=SIGNED_IN)
+async def service_bulk(body: SellerIdsIn, _: ServiceKey, sellers: SellersDomain) -> Any:  # type: ignore[valid-type]
+    return ok(await sellers.bulk(seller_ids=body.sellerIds), "Sellers retrieved successfully")
 
 
-@router.post("/sellers/service/verify")
-async def service_verify(request: Request, _: ServiceKey, sellers: SellersDomain) -> JSONResponse:
-    body = await json_object(request)
-    if not body.get("sellerId"):
-        raise BadRequest("sellerId is required")
-    return ok(await sellers.verify_for_service(seller_id=object_id(body["sellerId"])), "Seller verified")
+@router.post("/sellers/service/verify", response_model=Envelope[SellerVerifyPublic], responses=SIGNED_IN)
+async def service_verify(body: SellerIdIn, _: ServiceKey, sellers: SellersDomain) -> Any:  # type: ignore[valid-type]
+    return ok(await sellers.verify_for_service(seller_id=body.sellerId), "Seller verified")
 
 
-@router.get("/sellers/service/stats")
-async def service_stats(_: ServiceKey, sellers: SellersDomain) -> JSONResponse:
+@router.get("/sellers/service/stats", response_model=Envelope[AccountStatsPublic], responses=SIGNED_IN)
+async def service_stats(_: ServiceKey, sellers: SellersDomain) -> Any:
     return ok(await sellers.stats(), "Seller statistics retrieved successfully")

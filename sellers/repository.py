@@ -1,88 +1,56 @@
-"""Data access of the sellers service through the document-store port (no rules here)."""
+"""Data access of the sellers service through the document-store port (no rules here).
+
+The account operations every kind of account shares come from
+:class:`shared.accounts.AccountRepository`; this adds the embedded business.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
-from shared.accounts import RefreshTokens
-from shared.store import Document, DocumentStore, new_id, stamped_update
+from shared.accounts import AccountRepository
+from shared.store import Document, DocumentStore, new_id
 from shared.timeutil import now_iso
 
 
-class SellerRepository:
+class SellerRepository(AccountRepository):
     """The collections ``sellers`` (business embedded) and ``refresh_tokens``."""
 
     def __init__(self, store: DocumentStore) -> None:
-        self.sellers = store.collection("sellers")
-        self.refresh_tokens = RefreshTokens(store.collection("refresh_tokens"))
+        super().__init__(store, "sellers")
+        self.sellers = self.accounts
 
     async def create_indexes(self) -> None:
-        await self.sellers.create_index("email", unique=True)
-        for field in (
-            "phone",
-            "isActive",
-            "isVerified",
-            "createdAt",
-            "business.businessName",
-            "passwordResetTokenHash",
-        ):
-            await self.sellers.create_index(field)
-        await self.refresh_tokens.create_indexes()
+        await self.create_account_indexes(
+            ("phone", "isActive", "isVerified", "createdAt", "business.businessName", "passwordResetTokenHash")
+        )
 
-    # sellers
-
-    async def insert_seller(self, doc: Document) -> Document:
+    async def insert_account(self, doc: Document) -> Document:
         """Insert a seller and its embedded business in one write (ids and times set here).
 
         Raises ``DuplicateKeyError`` when the email is taken.
         """
-        now = now_iso()
-        doc = {"_id": new_id(), **doc, "createdAt": now, "updatedAt": now}
         if doc.get("business") is not None:
-            doc["business"] = new_business(doc["business"], now=now)
-        await self.sellers.insert_one(doc)
-        return doc
+            doc = {**doc, "business": new_business(doc["business"])}
+        return await super().insert_account(doc)
 
-    async def get_seller(self, seller_id: str) -> Document | None:
-        return await self.sellers.find_one({"_id": seller_id})
-
-    async def get_by_email(self, email: str) -> Document | None:
-        return await self.sellers.find_one({"email": email})
-
-    async def get_sellers(self, ids: Sequence[str], *, active_only: bool) -> list[Document]:
-        query: dict[str, Any] = {"_id": {"$in": list(ids)}}
-        if active_only:
-            query["isActive"] = True
-        return await self.sellers.find(query)
-
-    async def update_seller(
+    async def apply_change(
         self,
-        condition: Mapping[str, Any],
+        seller_id: str,
         *,
-        set_fields: Mapping[str, Any] | None = None,
-        unset: Sequence[str] = (),
+        business_id: str | None,
+        active: bool | None = None,
+        set_fields: Mapping[str, Any],
         inc: Mapping[str, int] | None = None,
-        returning: Literal["before", "after"] = "after",
     ) -> Document | None:
-        """One conditional atomic update; None when ``condition`` matched nothing."""
-        update = stamped_update(set_fields=set_fields, unset=unset, inc=inc)
-        return await self.sellers.find_one_and_update(dict(condition), update, return_document=returning)
-
-    async def set_lock(self, seller_id: str, lock_until: str) -> None:
-        """Lock the account unless a lock is already set (the first locker's time stays)."""
-        await self.sellers.update_one(
-            {"_id": seller_id, "lockUntil": None}, {"$set": {"lockUntil": lock_until, "updatedAt": now_iso()}}
-        )
-
-    async def list_sellers(
-        self, query: Mapping[str, Any], *, sort: Sequence[tuple[str, int]], skip: int, limit: int
-    ) -> tuple[list[Document], int]:
-        items = await self.sellers.find(dict(query), sort=sort, skip=skip, limit=limit)
-        return items, await self.sellers.count(dict(query))
-
-    async def count_sellers(self, query: Mapping[str, Any]) -> int:
-        return await self.sellers.count(dict(query))
+        """One update of the seller pinned to the business it embeds (``business_id``, None
+        for none) and, when given, to its ``active`` state; None when either changed."""
+        condition: dict[str, Any] = {"_id": seller_id}
+        condition.update({"business._id": business_id} if business_id else {"business": None})
+        if active is not None:
+            condition["isActive"] = active
+        return await self.update(condition, set_fields=set_fields, inc=inc)
 
 
 def new_business(fields: Mapping[str, Any], *, now: str | None = None) -> Document:

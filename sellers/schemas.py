@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from shared.account_schemas import AccountVerifyPublic, Body, Public, TokensPublic, id_body, id_list_body
 from shared.fields import (
     POSTAL_RE,
     check_date,
     check_email,
-    check_login_password,
     check_media_ref,
     check_name,
     check_password,
@@ -27,6 +27,7 @@ from shared.fields import (
     is_blank,
     with_required,
 )
+from shared.responses import Pagination
 from shared.validation import parse_bool
 
 WEBSITE_RE = re.compile(r"^https?://.+\..+")
@@ -36,9 +37,8 @@ DEFAULT_BUSINESS_TYPE = "individual"
 MAX_CATEGORIES = 50
 MAX_EMPLOYEE_COUNT = 10_000_000
 
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+BusinessType = Literal["individual", "partnership", "llc", "corporation", "other"]
+Gender = Literal["male", "female", "other"]
 
 
 def check_gender(value: Any) -> str | None:
@@ -80,21 +80,36 @@ def check_categories(value: Any) -> list[str]:
 
 
 def check_employee_count(value: Any) -> int | None:
+    """An integer ≥ 1 (``"5"`` accepted) up to :data:`MAX_EMPLOYEE_COUNT`; any size of
+    input is refused with a 400, never converted to a float that overflows."""
     if is_blank(value):
         return None
     if isinstance(value, bool):
         raise ValueError("Employee count must be an integer")
-    try:
-        number = float(value) if isinstance(value, int | float) else float(str(value).strip())
-    except ValueError:
-        raise ValueError("Employee count must be an integer") from None
-    if number != number or not number.is_integer():
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 40:  # far past the maximum whatever it spells; never parsed
+            raise ValueError(f"Employee count cannot exceed {MAX_EMPLOYEE_COUNT}")
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError("Employee count must be an integer") from None
+    if isinstance(value, float):
+        if value != value or not value.is_integer():
+            raise ValueError("Employee count must be an integer")
+        if abs(value) > MAX_EMPLOYEE_COUNT:
+            raise ValueError(f"Employee count cannot exceed {MAX_EMPLOYEE_COUNT}")
+        value = int(value)
+    if not isinstance(value, int):
         raise ValueError("Employee count must be an integer")
-    if number < 1:
+    if value < 1:
         raise ValueError("Employee count must be at least 1")
-    if number > MAX_EMPLOYEE_COUNT:
+    if value > MAX_EMPLOYEE_COUNT:
         raise ValueError(f"Employee count cannot exceed {MAX_EMPLOYEE_COUNT}")
-    return int(number)
+    return value
 
 
 def _validator(*fields: str, rule: Callable[[Any], Any]) -> Any:
@@ -105,12 +120,12 @@ def _validator(*fields: str, rule: Callable[[Any], Any]) -> Any:
 
 
 class AddressIn(Body):
-    street: Any = None
-    street2: Any = None
-    city: Any = None
-    state: Any = None
-    country: Any = None
-    postalCode: Any = None
+    street: str = Field(max_length=100)
+    street2: str | None = Field(default=None, max_length=100)
+    city: str = Field(max_length=50)
+    state: str = Field(max_length=50)
+    country: str = Field(max_length=50)
+    postalCode: str = Field(min_length=3, max_length=10)
 
     @model_validator(mode="before")
     @classmethod
@@ -183,16 +198,16 @@ class NewSellerIn(Body):
     BUSINESS_REQUIRED: ClassVar[bool] = False
     REQUIRED: ClassVar[tuple[str, ...]] = ("firstName", "lastName", "email", "password", "phone")
 
-    firstName: Any = None
-    lastName: Any = None
-    email: Any = None
-    password: Any = None
-    phone: Any = None
-    businessName: Any = None
-    businessType: Any = None
-    businessDescription: Any = None
+    firstName: str = Field(min_length=2, max_length=50)
+    lastName: str = Field(min_length=2, max_length=50)
+    email: str = Field(max_length=254)
+    password: str = Field(min_length=6, max_length=50)
+    phone: str
+    businessName: str | None = Field(default=None, max_length=100)
+    businessType: BusinessType | None = None
+    businessDescription: str | None = Field(default=None, max_length=500)
     address: AddressIn | None = None
-    business: Any = None
+    business: dict[str, Any] | None = Field(default=None, description="The business fields, nested (wins over flat)")
 
     @model_validator(mode="before")
     @classmethod
@@ -227,7 +242,9 @@ class SignupIn(NewSellerIn):
         "firstName", "lastName", "email", "password", "confirmPassword", "phone", "businessName", "address",
     )  # fmt: skip
 
-    confirmPassword: Any = None
+    businessName: str = Field(max_length=100)
+    address: AddressIn
+    confirmPassword: str
 
     @field_validator("confirmPassword", mode="before")
     @classmethod
@@ -237,94 +254,6 @@ class SignupIn(NewSellerIn):
         if not isinstance(value, str):
             raise ValueError("Confirm password must be a string")
         return value
-
-
-class LoginIn(Body):
-    email: Any = None
-    password: Any = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("email", "password"))
-
-    _email = _validator("email", rule=check_email)
-
-    _password = _validator("password", rule=check_login_password)
-
-
-class RefreshIn(Body):
-    refreshToken: Any = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("refreshToken",))
-
-    @field_validator("refreshToken", mode="before")
-    @classmethod
-    def _token(cls, value: Any) -> str:
-        if is_blank(value) or not isinstance(value, str):
-            raise ValueError("Refresh token is required")
-        return value.strip()
-
-
-class EmailIn(Body):
-    email: Any = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("email",))
-
-    _email = _validator("email", rule=check_email)
-
-
-class ResetPasswordIn(Body):
-    token: Any = None
-    newPassword: Any = None
-    confirmPassword: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alias(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            if data.get("newPassword") in (None, "") and "password" in data:
-                data["newPassword"] = data["password"]
-        return with_required(data, ("token", "newPassword"))
-
-    @field_validator("token", mode="before")
-    @classmethod
-    def _token(cls, value: Any) -> str:
-        if is_blank(value) or not isinstance(value, str):
-            raise ValueError("Token is required")
-        return value.strip()
-
-    _new = _validator("newPassword", rule=lambda v: check_password(v, "New password"))
-
-
-class ChangePasswordIn(Body):
-    currentPassword: Any = None
-    newPassword: Any = None
-    confirmPassword: Any = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("currentPassword", "newPassword", "confirmPassword"))
-
-    @field_validator("currentPassword", "confirmPassword", mode="before")
-    @classmethod
-    def _present(cls, value: Any, info: Any) -> str:
-        label = "Current password" if info.field_name == "currentPassword" else "Confirm password"
-        if value is None or value == "":
-            raise ValueError(f"{label} is required")
-        if not isinstance(value, str):
-            raise ValueError(f"{label} must be a string")
-        return value
-
-    _new = _validator("newPassword", rule=lambda v: check_password(v, "New password"))
 
 
 # Profile
@@ -339,23 +268,23 @@ BUSINESS_FIELDS = (
 class ProfileUpdateIn(Body):
     """Everything optional; only the fields present in the body are written."""
 
-    firstName: Any = None
-    lastName: Any = None
-    phone: Any = None
-    profileImage: Any = None
-    dateOfBirth: Any = None
-    gender: Any = None
-    businessName: Any = None
-    businessType: Any = None
-    description: Any = None
-    logoMediaId: Any = None
-    website: Any = None
-    industry: Any = None
-    categories: Any = None
-    establishedDate: Any = None
-    employeeCount: Any = None
+    firstName: str | None = Field(default=None, min_length=2, max_length=50)
+    lastName: str | None = Field(default=None, min_length=2, max_length=50)
+    phone: str | None = None
+    profileImage: str | None = Field(default=None, max_length=500)
+    dateOfBirth: str | None = None
+    gender: Gender | None = None
+    businessName: str | None = Field(default=None, max_length=100)
+    businessType: BusinessType | None = None
+    description: str | None = Field(default=None, max_length=1000)
+    logoMediaId: str | None = Field(default=None, max_length=500)
+    website: str | None = Field(default=None, max_length=200)
+    industry: str | None = Field(default=None, max_length=100)
+    categories: list[str] | None = Field(default=None, max_length=MAX_CATEGORIES)
+    establishedDate: str | None = None
+    employeeCount: int | None = Field(default=None, ge=1, le=MAX_EMPLOYEE_COUNT)
     address: AddressIn | None = None
-    business: Any = None
+    business: dict[str, Any] | None = Field(default=None, description="The business fields, nested (wins over flat)")
 
     @model_validator(mode="before")
     @classmethod
@@ -407,8 +336,132 @@ def _lax_bool(name: str) -> Callable[[Any], Any]:
 
 
 class StatusIn(Body):
-    isActive: Any = None
-    isVerified: Any = None
+    """``isActive`` and/or ``isVerified`` (booleans, ``"true"``/``"false"`` or 1/0)."""
+
+    isActive: bool | None = None
+    isVerified: bool | None = None
 
     _active = _validator("isActive", rule=_lax_bool("isActive"))
     _verified = _validator("isVerified", rule=_lax_bool("isVerified"))
+
+
+SellerIdIn = id_body("sellerId")
+SellerIdsIn = id_list_body("sellerIds")
+
+
+# Answers (contract §2.4, 4.13, 4.15)
+
+
+class AddressPublic(Public):
+    street: str | None
+    street2: str | None
+    city: str | None
+    state: str | None
+    country: str | None
+    postalCode: str | None
+
+
+class SellerPublic(Public):
+    id: str
+    firstName: str | None
+    lastName: str | None
+    fullName: str
+    email: str | None
+    phone: str | None
+    businessName: str | None
+    businessType: str | None
+    businessDescription: str | None
+    address: AddressPublic | None
+    profileImage: str | None
+    dateOfBirth: str | None
+    gender: str | None
+    role: str
+    isActive: bool
+    isVerified: bool
+    rating: float
+    totalSales: int
+    totalProducts: int
+    lastLogin: str | None
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class BusinessPublic(Public):
+    id: str
+    sellerId: str
+    businessName: str | None
+    businessType: str | None
+    description: str | None
+    email: str | None
+    phone: str | None
+    website: str | None
+    industry: str | None
+    categories: list[str]
+    establishedDate: str | None
+    employeeCount: int | None
+    logoMediaId: str | None
+    address: AddressPublic | None
+    verificationStatus: str
+    verifiedAt: str | None
+    isActive: bool
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class ProfilePublic(Public):
+    seller: SellerPublic
+    business: BusinessPublic | None
+
+
+class SellerAuthPublic(ProfilePublic, TokensPublic):
+    """Signup and signin: the profile and a token pair (signin adds ``role: "seller"``)."""
+
+    role: str | None = None
+
+
+class AdminSellerPublic(SellerPublic):
+    loginAttempts: int
+    lockUntil: str | None
+    deactivatedAt: str | None
+
+
+class AdminDetailsPublic(Public):
+    seller: AdminSellerPublic
+    business: BusinessPublic | None
+
+
+class SellerStatusPublic(SellerPublic):
+    productsSynced: bool | None = None
+    """Present only when ``isActive`` was sent."""
+
+
+class SellerListPublic(Public):
+    sellers: list[SellerPublic]
+    pagination: Pagination
+
+
+class SellerVerifyPublic(AccountVerifyPublic):
+    sellerId: str
+    businessName: str | None
+
+
+class BulkBusinessPublic(Public):
+    businessName: str | None
+    businessType: str | None
+    address: AddressPublic | None
+
+
+class SellerBasicPublic(Public):
+    id_: str = Field(alias="_id")
+    id: str
+    firstName: str | None
+    lastName: str | None
+    fullName: str
+    email: str | None
+    phone: str | None
+    businessName: str | None
+    businessType: str | None
+    logo: str | None
+    business: BulkBusinessPublic | None
+    isVerified: bool
+    createdAt: str | None

@@ -9,7 +9,9 @@ Dependencies read the settings from ``request.app.state.settings``:
 * :data:`BearerClaims` — any valid access token;
 * :func:`require_role` — an access token of one role (403 ``Access denied`` otherwise);
 * :data:`ServiceKey` — a valid ``X-Service-Key`` (401 missing / 403 wrong);
-* :func:`any_of` — the first of several credentials that is present wins.
+* :func:`any_of` — the first of several credentials that is present wins;
+* :func:`optional_caller` — public endpoints where sent credentials must be valid;
+* :class:`AuthRules` — a service's own wording of these answers.
 """
 
 from __future__ import annotations
@@ -175,15 +177,120 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def any_of(*, service: bool = True, roles: tuple[Role, ...] = ()) -> Callable[..., Awaitable[Principal]]:
+def any_of(
+    *,
+    service: bool = True,
+    roles: tuple[Role, ...] = (),
+    rules: AuthRules | None = None,
+    anonymous: bool = False,
+) -> Callable[..., Awaitable[Principal]]:
     """A dependency accepting a service key (it wins when the header is present) or a bearer
-    token of one of ``roles``. With neither present: 401 ``Access token required``."""
+    token of one of ``roles``. With neither present: 401 ``Access token required`` — or None
+    when ``anonymous`` (public endpoints, where credentials that are sent must still be valid).
+    ``rules`` gives a service's own wording (see :class:`AuthRules`; its anonymous form is
+    :func:`optional_caller`)."""
+    if rules is not None:
+        if anonymous:
+            raise ValueError("with rules, use optional_caller(rules=...) for anonymous callers")
+        return _any_of_with_rules(service=service, roles=roles, rules=rules)
 
     async def dependency(request: Request) -> Principal:
         if service and SERVICE_KEY_HEADER.lower() in request.headers:
             return await _service_principal(request)
+        if anonymous and "authorization" not in request.headers:
+            return None  # type: ignore[return-value]
         if roles:
             return role_principal(await _bearer_claims(request), *roles)
         raise Unauthorized("Service key required")
+
+    return dependency
+
+
+# -- per-service wording and the optional caller (added for media; products may use them) -----
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRules:
+    """How one service words its credential answers (the contracts word them differently)
+    and how strictly it reads the headers.
+
+    ``strict_headers``: a sent but empty ``X-Service-Key`` is a wrong key (403
+    ``key_invalid``), not an absent one; and a sent ``Authorization`` that is not
+    ``Bearer <token>`` is an invalid token (401 ``Invalid token``), not a missing one.
+    """
+
+    key_missing: str = "Service key required"
+    key_invalid: str = "Invalid service key"
+    wrong_role: str = "Access denied"
+    strict_headers: bool = False
+
+
+DEFAULT_RULES = AuthRules()
+
+
+def _rules_key_principal(request: Request, rules: AuthRules) -> Principal:
+    presented = request.headers.get(SERVICE_KEY_HEADER)
+    if rules.strict_headers and presented is not None and not presented:
+        raise Forbidden(rules.key_invalid)
+    check_service_key(
+        _settings(request), presented, missing_message=rules.key_missing, invalid_message=rules.key_invalid
+    )
+    return Principal(kind="service")
+
+
+def _rules_bearer_claims(request: Request, rules: AuthRules) -> dict[str, Any]:
+    token = bearer_token(request)
+    if token is None:
+        sent = "authorization" in request.headers
+        raise Unauthorized("Invalid token" if sent and rules.strict_headers else "Access token required")
+    return decode_token(_settings(request), token)
+
+
+def _any_of_with_rules(
+    *, service: bool, roles: tuple[Role, ...], rules: AuthRules
+) -> Callable[..., Awaitable[Principal]]:
+    """:func:`any_of` worded by ``rules``: the service key wins when its header is present,
+    else a bearer token of one of ``roles`` (403 ``rules.wrong_role`` for another role); with
+    neither, 401 ``Access token required`` (``rules.key_missing`` when only the key counts)."""
+
+    async def dependency(request: Request) -> Principal:
+        if service and SERVICE_KEY_HEADER.lower() in request.headers:
+            return _rules_key_principal(request, rules)
+        if roles:
+            claims = _rules_bearer_claims(request, rules)
+            if claims.get("role") not in roles:
+                raise Forbidden(rules.wrong_role)
+            return Principal(kind="user", role=claims["role"], user_id=claims["sub"], claims=claims)
+        if service:
+            return _rules_key_principal(request, rules)
+        raise Unauthorized("Access token required")
+
+    return dependency
+
+
+_USER_ROLES: tuple[str, ...] = ("customer", "seller", "admin")
+
+
+def optional_caller(*, rules: AuthRules = DEFAULT_RULES) -> Callable[..., Awaitable[Principal | None]]:
+    """A dependency for public endpoints where sent credentials must still be valid.
+
+    None when neither ``X-Service-Key`` nor ``Authorization`` is sent; a service principal
+    for a valid key (the key wins when both are sent); a user principal for a valid access
+    token of a known role. A sent key that is wrong is 403, a sent ``Authorization`` that is
+    not a valid access token 401 (``Token expired`` / ``Invalid token``).
+    """
+
+    async def dependency(request: Request) -> Principal | None:
+        if SERVICE_KEY_HEADER.lower() in request.headers:
+            return _rules_key_principal(request, rules)
+        if "authorization" not in request.headers:
+            return None
+        token = bearer_token(request)
+        if token is None:
+            raise Unauthorized("Invalid token")
+        claims = decode_token(_settings(request), token)
+        if claims.get("role") not in _USER_ROLES:
+            raise Unauthorized("Invalid token")
+        return Principal(kind="user", role=claims["role"], user_id=claims["sub"], claims=claims)
 
     return dependency

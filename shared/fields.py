@@ -142,9 +142,13 @@ def check_media_ref(value: Any, label: str) -> str | None:
     return value
 
 
-def is_media_id(value: str | None) -> bool:
-    """True for a media UUID (URLs are not marked used in the media service)."""
-    return bool(value and UUID4_RE.match(value))
+MEDIA_ID_RE = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def is_media_id(value: object) -> bool:
+    """True for a media id: a string of the hyphenated UUID shape, any case, matched whole
+    (the media contract's rule; URLs are not marked used in the media service)."""
+    return isinstance(value, str) and MEDIA_ID_RE.fullmatch(value) is not None
 
 
 def check_bool(value: Any, name: str) -> bool:
@@ -264,3 +268,17 @@ def _no_lone_surrogates(value: str) -> str:
 CleanStr = Annotated[str, AfterValidator(_no_lone_surrogates)]
 """A string with no lone surrogate (``"\\ud800"``); JSON bodies are checked for them as a
 whole by the app factory, this is for values that arrive another way."""
+
+
+def _object_id_param(value: Any) -> Any:
+    from shared.validation import object_id  # the contracts' top-level 400 "Invalid ID format"
+
+    return object_id(value)
+
+
+ObjectIdParam = Annotated[
+    str, BeforeValidator(_object_id_param), WithJsonSchema({"type": "string", "pattern": "^[0-9a-fA-F]{24}$"})
+]
+"""A 24-hex id in a path or query: anything else answers 400 with the top-level message
+``Invalid ID format`` (the contracts' answer for a malformed ``:id``), documented as a
+pattern. The validator raises the shared ``InvalidId`` itself, which pydantic lets through."""

@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.store.base import StoreValueError
+
 T = TypeVar("T")
 
 
@@ -356,6 +358,11 @@ async def _http_exception_handler(request: Request, exc: StarletteHTTPException)
     return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
+async def _store_value_handler(request: Request, exc: StoreValueError) -> JSONResponse:
+    # A value no document can hold (64-bit overflow, lone surrogate, ...): the client's input.
+    return error_response(400, "Invalid value")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the one set of handlers: AppError, validation (→ 400), 404/405 envelopes.
 
@@ -365,3 +372,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StoreValueError, _store_value_handler)  # type: ignore[arg-type]

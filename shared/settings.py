@@ -2,11 +2,13 @@
 
 Each service subclasses :class:`ServiceSettings` and overrides ``PORT`` (and adds its own
 fields). Every variable has a working local default; ``ENV=production`` refuses to start
-while ``JWT_SECRET`` or ``SERVICE_KEY`` still hold their development defaults.
+while a secret (``JWT_SECRET``, every ``SERVICE_KEY``, and ``NOTIFICATIONS_SECRET`` where a
+service has it) is a development default or shorter than 32 characters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -16,10 +18,32 @@ from shared.forwarding import LOOPBACK, IPNetwork, parse_networks
 
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"
 DEV_SERVICE_KEY = "dev-service-key-change-me"
+MIN_SECRET_LENGTH = 32
+PRODUCTION_SECRETS = ("JWT_SECRET", "SERVICE_KEY", "NOTIFICATIONS_SECRET")
+"""Settings that must hold a real secret when ``ENV=production`` (checked where a service has them)."""
+KNOWN_DEV_SECRETS = frozenset({DEV_JWT_SECRET, DEV_SERVICE_KEY, "dev-notifications-secret-change-me"})
 
 
 class InsecureSettingsError(ValueError):
     """Raised when production settings still carry a development secret."""
+
+
+def weak_secret(value: str | None, *, comma_separated: bool = False) -> bool:
+    """True when ``value`` is unset, a development default or shorter than 32 characters
+    (with ``comma_separated``, when any of its comma-separated parts is)."""
+    parts = [p.strip() for p in (value or "").split(",")] if comma_separated else [value or ""]
+    parts = [p for p in parts if p] or [""]
+    return any(len(p) < MIN_SECRET_LENGTH or p in KNOWN_DEV_SECRETS for p in parts)
+
+
+def weak_production_secrets(settings: object, names: Iterable[str] = PRODUCTION_SECRETS) -> list[str]:
+    """The names among ``names`` that ``settings`` has and that hold a weak secret
+    (:func:`weak_secret`; ``SERVICE_KEY`` is a comma-separated list, each key checked)."""
+    return [
+        name
+        for name in names
+        if hasattr(settings, name) and weak_secret(getattr(settings, name), comma_separated=name == "SERVICE_KEY")
+    ]
 
 
 class ServiceSettings(BaseSettings):
@@ -72,13 +96,11 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> ServiceSettings:
         if self.ENV == "production":
-            if self.JWT_SECRET == DEV_JWT_SECRET or len(self.JWT_SECRET) < 32:
+            weak = weak_production_secrets(self)
+            if weak:
                 raise InsecureSettingsError(
-                    "JWT_SECRET must be set to a secret of at least 32 characters when ENV=production"
-                )
-            if DEV_SERVICE_KEY in self.service_keys:
-                raise InsecureSettingsError(
-                    "SERVICE_KEY must be changed from its default when ENV=production"
+                    f"{', '.join(weak)} must be set to a secret of at least {MIN_SECRET_LENGTH} characters "
+                    "(not a development default) when ENV=production"
                 )
         return self
 

@@ -38,7 +38,8 @@ FILTER_OPERATORS = frozenset(
 LOGICAL_OPERATORS = frozenset({"$and", "$or"})
 UPDATE_OPERATORS = frozenset({"$set", "$unset", "$inc", "$push", "$pull", "$setOnInsert"})
 
-_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")  # whole string: fullmatch (``$`` lets "...\n" through)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class StoreError(Exception):
@@ -55,6 +56,19 @@ class DuplicateKeyError(StoreError):
 
 class UnsupportedQuery(StoreError):
     """A filter, update, sort or projection uses something outside the supported subset."""
+
+
+class StoreValueError(UnsupportedQuery):
+    """A value no document can hold, typically from a client's input: an integer outside
+    signed 64 bits (also as ``skip``/``limit`` or as the result of ``$inc``), a number that
+    is not finite, a string or field name with a lone surrogate (not encodable as UTF-8),
+    a field name starting with ``$`` or containing ``.``. Raised before anything is written;
+    services answer it 400 "Invalid value" (``shared.responses``). ``where`` says which
+    value (``"document"``, ``"filter on 'email'"``, ...)."""
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
 
 
 class StoreUnavailable(StoreError):
@@ -92,7 +106,7 @@ def stamped_update(
 
 def is_object_id(value: object) -> bool:
     """True when ``value`` is a 24-hex ObjectId string."""
-    return isinstance(value, str) and bool(_OBJECT_ID.match(value))
+    return isinstance(value, str) and _OBJECT_ID.fullmatch(value) is not None
 
 
 class Collection(ABC):

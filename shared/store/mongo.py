@@ -25,6 +25,7 @@ from shared.store.base import (
     SortSpec,
     StoreError,
     StoreUnavailable,
+    StoreValueError,
     UnsupportedQuery,
     Update,
     UpdateResult,
@@ -60,6 +61,8 @@ def _translate(exc: errors.PyMongoError) -> StoreError:
             return DuplicateKeyError(first.get("errmsg", str(exc)), key=_key(first))
     if isinstance(exc, errors.ConnectionFailure):  # includes ServerSelectionTimeoutError
         return StoreUnavailable(str(exc))
+    if isinstance(exc, errors.OperationFailure) and "Failed to apply $inc" in str(exc):
+        return StoreValueError(str(exc), where="$inc")  # an int64 overflow, as the SQLite adapter refuses
     if isinstance(exc, errors.OperationFailure) and exc.code in _BAD_UPDATE_CODES:
         return UnsupportedQuery(str(exc))
     return StoreError(str(exc))

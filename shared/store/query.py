@@ -15,6 +15,9 @@ Deliberate limits beyond the operator list (each refused with a clear message):
 * Filter, sort, index and projection paths are dotted segments of ``[A-Za-z0-9_-]``, none
   purely numeric (array positions are not supported there; updates do accept ``items.0.qty``).
 * Document keys are strings that neither start with ``$`` nor contain ``.``; ``_id`` is a string.
+* Values a client can send but no document can hold raise :class:`StoreValueError` (a 400
+  for services): integers outside signed 64 bits (also ``skip``/``limit`` and ``$inc``
+  results), non-finite numbers, strings and keys with lone surrogates, keys with ``$``/``.``.
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ from typing import Any
 
 from shared.store.base import (
     FILTER_OPERATORS,
+    INT64_MAX,
+    INT64_MIN,
     LOGICAL_OPERATORS,
     UPDATE_OPERATORS,
     Document,
     Filter,
     IndexSpec,
     SortSpec,
+    StoreValueError,
     UnsupportedQuery,
     Update,
     new_id,
@@ -67,9 +73,9 @@ class _Missing:
 MISSING: Any = _Missing()
 """What a path resolves to where a document has no such field (distinct from JSON null)."""
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
-_COLLECTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_INT64 = 2**63
+# Names are matched whole (fullmatch): with ``match``, ``$`` also accepts a trailing newline.
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_COLLECTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "$gt": operator.gt,
     "$gte": operator.ge,
@@ -82,30 +88,49 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 
 
 def check_collection_name(name: str) -> str:
-    """Return ``name`` when it is a valid collection name (``^[A-Za-z_][A-Za-z0-9_]*$``)."""
-    if not isinstance(name, str) or not _COLLECTION.match(name) or name.startswith("sqlite_"):
+    """Return ``name`` when it is a valid collection name (``[A-Za-z_][A-Za-z0-9_]*``, whole)."""
+    if not isinstance(name, str) or not _COLLECTION.fullmatch(name) or name.startswith("sqlite_"):
         raise UnsupportedQuery(f"invalid collection name {name!r}")
     if name == "_store_meta":
         raise UnsupportedQuery("_store_meta is reserved")
     return name
 
 
+def _check_text(value: str, where: str) -> None:
+    """Refuse a string UTF-8 cannot encode (a lone surrogate such as ``"\\ud800"``, which
+    Python's JSON parser accepts): SQLite and BSON would fail on it with a 500."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StoreValueError(f"{where}: a string holds a lone surrogate", where=where) from None
+
+
+def _check_int(value: int, where: str) -> None:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise StoreValueError(f"{where}: integer {value} does not fit in signed 64 bits", where=where)
+
+
 def _check_json(value: Any, where: str) -> None:
-    if value is None or isinstance(value, str | bool):
+    if value is None or isinstance(value, bool):
         return
-    if isinstance(value, int):
-        if not -_INT64 <= value < _INT64:
-            raise UnsupportedQuery(f"{where}: integer {value} does not fit in 64 bits")
+    if isinstance(value, str):
+        _check_text(value, where)
+    elif isinstance(value, int):
+        _check_int(value, where)
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise UnsupportedQuery(f"{where}: {value} is not a JSON number")
+            raise StoreValueError(f"{where}: {value} is not a JSON number", where=where)
     elif isinstance(value, list):
         for item in value:
             _check_json(item, where)
     elif isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str) or key.startswith("$") or "." in key:
-                raise UnsupportedQuery(f"{where}: invalid field name {key!r} (no leading '$', no '.')")
+            if not isinstance(key, str):
+                raise UnsupportedQuery(f"{where}: field names are strings, not {type(key).__name__}")
+            if key.startswith("$") or "." in key:
+                raise StoreValueError(f"{where}: invalid field name {key!r} (no leading '$', no '.')", where=where)
+            _check_text(key, where)
             _check_json(item, where)
     else:
         raise UnsupportedQuery(
@@ -131,7 +156,7 @@ def prepare_document(doc: Document) -> Document:
 
 def _query_path(path: Any) -> list[str]:
     segments = path.split(".") if isinstance(path, str) else []
-    if not segments or not all(_SEGMENT.match(s) and not s.isdigit() for s in segments):
+    if not segments or not all(_SEGMENT.fullmatch(s) and not s.isdigit() for s in segments):
         raise UnsupportedQuery(
             f"unsupported field path {path!r}: use dotted names of letters, digits, '_' or '-' "
             "(no operators, no empty or purely numeric segments)"
@@ -143,6 +168,7 @@ def _update_path(path: Any) -> list[str]:
     segments = path.split(".") if isinstance(path, str) else [""]
     if any(not s or s.startswith("$") for s in segments):
         raise UnsupportedQuery(f"unsupported update path {path!r} (empty segments and '$' are not allowed)")
+    _check_text(path, f"update path {path!r}")  # paths may carry a client's keys (specifications.<key>)
     return segments
 
 
@@ -204,6 +230,7 @@ def _validate_condition(path: str, cond: Any) -> None:
         elif op == "$regex":
             if not isinstance(arg, str):
                 raise UnsupportedQuery(f"$regex on {path!r} takes a pattern string")
+            _check_text(arg, f"$regex on {path!r}")
             compile_regex(arg, cond.get("$options", ""))
         elif op == "$options":
             if "$regex" not in cond:
@@ -292,10 +319,12 @@ def normalize_index(fields: IndexSpec) -> list[tuple[str, int]]:
 
 
 def validate_window(skip: int, limit: int) -> None:
-    """Raise :class:`UnsupportedQuery` unless ``skip`` and ``limit`` are non-negative integers."""
+    """Raise :class:`UnsupportedQuery` unless ``skip`` and ``limit`` are non-negative integers
+    (:class:`StoreValueError` beyond 64 bits: a page number a client chose can get there)."""
     for name, value in (("skip", skip), ("limit", limit)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise UnsupportedQuery(f"{name} must be a non-negative integer")
+        _check_int(value, name)
 
 
 def validate_projection(projection: Mapping[str, int] | None) -> None:
@@ -468,6 +497,9 @@ def _inc(doc: Document, segments: list[str], amount: int | float) -> None:
         current = 0
     elif isinstance(current, bool) or not isinstance(current, int | float):
         raise UnsupportedQuery(f"cannot $inc {'.'.join(segments)!r}: it holds {current!r}")
+    # MongoDB refuses an int64 overflow too ("Failed to apply $inc operations"); a float
+    # result must stay finite to remain JSON.
+    _check_json(current + amount, f"$inc on {'.'.join(segments)!r}")
     _put(parent, segments[-1], current + amount)
 
 

@@ -2,13 +2,20 @@
 
 * Filters and sorts become SQL over ``json_extract(doc, '$.path')``: the exact expression
   :meth:`SqliteCollection.create_index` indexes, so the planner can use those indexes.
-* MongoDB matches equality against an array field on any element. SQL needs to know where
-  arrays live, so every write records the paths where it stored an array in ``_store_meta``;
-  filters on those paths (or through them) go through ``json_each``, all others stay
-  plain indexable comparisons. The registry only grows and is reloaded when another
-  connection (or process) changed the database.
-* ``json_extract`` turns true/false into 1/0 and returns arrays and objects as text, so every
-  comparison also checks ``json_type``: ``{"flag": True}`` never matches the number 1.
+* MongoDB matches equality against an array field on any element, and ``json_extract`` turns
+  true/false into 1/0 and returns arrays and objects as text. So a filter on a path that may
+  hold an array tests each element through ``json_each``, and every comparison also checks
+  ``json_type`` (``{"flag": True}`` never matches the number 1). Both defeat an index.
+* The shape registry (``_store_meta``) is what lets indexed queries drop them: it *tracks*
+  the fields of the collection's indexes (and their prefixes) only, and for those records
+  where an array, a boolean, a number or a subdocument was stored. A tracked path with no
+  array recorded is compared plainly; an untracked path is assumed to hold anything, which is
+  always correct. So the registry is bounded by the indexes the code declares, never by
+  document contents (issue 11: free-form keys such as ``specifications.<key>`` once grew it
+  by a row per key and slowed every query), and building a query's translator reads it in
+  O(1). ``create_index`` on a new path scans the collection once for that path's shapes;
+  every write records the tracked paths' shapes in the same transaction. The registry only
+  grows and is reloaded when another connection (or process) changed the database.
 * Planner statistics: without them SQLite prefers an equality index over a range index that
   also serves the sort, which can be ten times slower at 100,000 documents. So a collection is
   ``ANALYZE``d each time it has doubled (from 1,000 rows) since its last analysis.
@@ -25,7 +32,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
@@ -66,7 +73,7 @@ __all__ = ["SqliteCollection", "SqliteStore"]
 
 _META = "_store_meta"
 _ANALYZE_FROM = 1000
-_INDEX_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_INDEX_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # fullmatch
 _SQL_COMPARISON = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _TYPE_TEST = {
     "number": "{t} IN ('integer', 'real')",
@@ -75,8 +82,11 @@ _TYPE_TEST = {
     "false": "{t} = 'false'",
 }
 
-_BOOL, _NUMBER, _OBJECT = "#bool ", "#number ", "#object "
-_SHAPES_V3 = "#shapes-v3"  # registry row saying booleans, numbers and subdocuments are recorded too
+_BOOL, _NUMBER, _OBJECT, _TRACKED = "#bool ", "#number ", "#object ", "#path "
+# Registry row saying only tracked (indexed) paths are recorded. Files without it were
+# written by earlier versions, which recorded every path of every document: their rows are
+# dropped once, and tracking restarts with the next create_index.
+_SHAPES_V4 = "#shapes-v4"
 READERS = 3
 _LONG_IN = 16
 REGISTRY_RECHECK_SECONDS = 1.0
@@ -113,25 +123,93 @@ def _order_by(sort: SortSpec | None) -> str:
     return " ORDER BY " + ", ".join(f"{_extract(p)} {'DESC' if d < 0 else 'ASC'}" for p, d in sort)
 
 
-def _shape_paths(value: Any, prefix: str = "") -> set[str]:
-    """Registry entries for ``value``: dotted paths (array positions left out) holding an array,
-    and ``#bool <path>`` / ``#number <path>`` / ``#object <path>`` where a boolean, a number or
-    a subdocument was stored."""
+def _prefixes(path: str) -> list[str]:
+    """``a.b.c`` → ``["a", "a.b", "a.b.c"]``."""
+    segments = path.split(".")
+    return [".".join(segments[:k]) for k in range(1, len(segments) + 1)]
+
+
+Trie = dict[str, "Trie"]
+
+
+def _shape_entries(value: Any, node: Trie, prefix: str = "") -> set[str]:
+    """Registry entries for ``value`` along the tracked paths of ``node`` only: the dotted
+    path (array positions left out) where an array is stored, and ``#bool <path>`` /
+    ``#number <path>`` / ``#object <path>`` where a boolean, a number or a subdocument is.
+    Cost and result are bounded by the tracked paths, whatever keys ``value`` holds."""
     found: set[str] = set()
     if isinstance(value, dict):
         if prefix:
             found.add(f"{_OBJECT}{prefix}")
-        for key, item in value.items():
-            found |= _shape_paths(item, f"{prefix}.{key}" if prefix else key)
+        for key, child in node.items():
+            if key in value:
+                found |= _shape_entries(value[key], child, f"{prefix}.{key}" if prefix else key)
     elif isinstance(value, list):
         found.add(prefix)
         for item in value:
-            found |= _shape_paths(item, prefix)
+            found |= _shape_entries(item, node, prefix)
     elif isinstance(value, bool) and prefix:
         found.add(f"{_BOOL}{prefix}")
     elif isinstance(value, int | float) and prefix:
         found.add(f"{_NUMBER}{prefix}")
     return found
+
+
+class _Shapes:
+    """One collection's registry in memory: the tracked paths and, for those, what was stored.
+
+    Entries are only ever added. A reader must never see a path tracked before its shapes
+    are known, so :meth:`add` takes shapes first and callers add tracked paths last.
+    """
+
+    __slots__ = ("arrays", "bools", "entries", "numbers", "objects", "tracked", "trie")
+
+    def __init__(self) -> None:
+        self.entries: set[str] = set()
+        self.tracked: set[str] = set()
+        self.arrays: set[str] = set()
+        self.bools: set[str] = set()
+        self.numbers: set[str] = set()
+        self.objects: set[str] = set()
+        self.trie: Trie = {}
+
+    def add(self, entries: Iterable[str]) -> None:
+        """Record registry rows (shapes before tracked paths, whatever the input order)."""
+        tracked = []
+        for entry in entries:
+            if entry in self.entries:
+                continue
+            if entry.startswith(_TRACKED):
+                tracked.append(entry)
+                continue
+            self.entries.add(entry)
+            if entry.startswith(_BOOL):
+                self.bools.add(entry.removeprefix(_BOOL))
+            elif entry.startswith(_NUMBER):
+                self.numbers.add(entry.removeprefix(_NUMBER))
+            elif entry.startswith(_OBJECT):
+                self.objects.add(entry.removeprefix(_OBJECT))
+            elif not entry.startswith("#"):
+                self.arrays.add(entry)
+        for entry in tracked:
+            self.entries.add(entry)
+            path = entry.removeprefix(_TRACKED)
+            self.tracked.add(path)
+            node = self.trie
+            for segment in path.split("."):
+                node = node.setdefault(segment, {})
+
+    def maybe_array(self, path: str) -> bool:
+        return path not in self.tracked or path in self.arrays
+
+    def maybe_bool(self, path: str) -> bool:
+        return path not in self.tracked or path in self.bools
+
+    def maybe_number(self, path: str) -> bool:
+        return path not in self.tracked or path in self.numbers
+
+    def maybe_object(self, path: str) -> bool:
+        return path not in self.tracked or path in self.objects
 
 
 def _regexp_search(pattern: str, options: str, value: Any) -> bool:
@@ -141,11 +219,8 @@ def _regexp_search(pattern: str, options: str, value: Any) -> bool:
 class _FilterSql:
     """Translates one validated filter into a WHERE clause with named parameters."""
 
-    def __init__(self, shapes: set[str]) -> None:
-        self.arrays = {p for p in shapes if not p.startswith("#")}
-        self.bools = {p.removeprefix(_BOOL) for p in shapes if p.startswith(_BOOL)}
-        self.numbers = {p.removeprefix(_NUMBER) for p in shapes if p.startswith(_NUMBER)}
-        self.objects = {p.removeprefix(_OBJECT) for p in shapes if p.startswith(_OBJECT)}
+    def __init__(self, shapes: _Shapes) -> None:
+        self.shapes = shapes
         self.params: dict[str, Any] = {}
         self._aliases = 0
 
@@ -212,14 +287,15 @@ class _FilterSql:
         ``json_type`` guard (which forces a row read, defeating index-only scans) can go.
 
         Subdocuments and arrays come out as JSON text starting with ``{``/``[``; booleans
-        come out as 1/0, so booleans and numbers collide only where the registry saw both."""
+        come out as 1/0, so booleans and numbers collide only where the registry saw both
+        (or does not track the path)."""
         if path is None:
             return False
         if kind == "text":
             return not any(v[:1] in ("{", "[") for v in values)
         if kind == "number":
-            return path not in self.bools or not any(v in (0, 1) for v in values)
-        return path not in self.numbers  # a boolean: only a stored 1/0 number could collide
+            return not self.shapes.maybe_bool(path) or not any(v in (0, 1) for v in values)
+        return not self.shapes.maybe_number(path)  # a boolean: only a stored 1/0 number could collide
 
     def _regex(self, pattern: str, options: str) -> Leaf:
         pattern, options = self.bind(pattern), self.bind(options)
@@ -232,9 +308,9 @@ class _FilterSql:
         def leaf(v: str, t: str, path: str | None) -> str:
             # SQLite orders NULL < numbers < text, so a bound on the same expression keeps
             # the type (and the index range) where no boolean / subdocument was ever stored.
-            if path is not None and kind == "number" and path not in self.bools:
+            if path is not None and kind == "number" and not self.shapes.maybe_bool(path):
                 return f"({v} {sql_op} {param} AND {v} < '')"
-            if path is not None and kind == "text" and path not in self.objects:
+            if path is not None and kind == "text" and not self.shapes.maybe_object(path):
                 return f"({v} {sql_op} {param} AND {v} >= '')"
             return f"({v} {sql_op} {param} AND {type_test.format(t=t)})"
 
@@ -249,11 +325,11 @@ class _FilterSql:
     def _walk(
         self, base: str | None, segments: list[str], done: list[str], leaf: Leaf, expand_leaf: bool, start: int
     ) -> str:
-        # The first prefix known to hold arrays splits the test: documents holding an array
+        # The first prefix that may hold arrays splits the test: documents holding an array
         # there test each element (recursively for the rest of the path), others go on as usual.
         last = len(segments) if expand_leaf else len(segments) - 1
         for k in range(start, last + 1):
-            if ".".join(done + segments[:k]) not in self.arrays:
+            if not self.shapes.maybe_array(".".join(done + segments[:k])):
                 continue
             array = _json_path(base, segments[:k])
             self._aliases += 1
@@ -284,7 +360,7 @@ class SqliteStore(DocumentStore):
         self._next_reader = 0
         self._write_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
-        self._arrays: dict[str, set[str]] = {}
+        self._shapes: dict[str, _Shapes] = {}
         self._data_versions: dict[int, int] = {}
         self._checked_at: dict[int, float] = {}  # id(connection) -> when data_version was last read
         self._tables: set[str] = set()
@@ -319,22 +395,14 @@ class SqliteStore(DocumentStore):
             self._writer, self._readers = writer, readers
 
     async def _migrate_shapes(self, writer: aiosqlite.Connection) -> None:
-        """Files written before booleans and subdocuments were registered: scan once."""
-        marker = await writer.execute_fetchall(f"SELECT 1 FROM {_META} WHERE collection = ?", (_SHAPES_V3,))
-        if marker:
+        """Files written before the registry tracked indexed paths only: drop their rows once."""
+        marked = f"SELECT 1 FROM {_META} WHERE collection = ?"
+        if await writer.execute_fetchall(marked, (_SHAPES_V4,)):
             return
-        tables = await writer.execute_fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != ?",
-            (_META,),
-        )
         await writer.execute("BEGIN IMMEDIATE")
-        for (table,) in tables:
-            shapes: set[str] = set()
-            async with writer.execute(f'SELECT doc FROM "{table}"') as cursor:
-                async for (doc,) in cursor:
-                    shapes |= _shape_paths(json.loads(doc))
-            await writer.executemany(f"INSERT OR IGNORE INTO {_META} VALUES (?, ?)", [(table, p) for p in shapes])
-        await writer.execute(f"INSERT OR IGNORE INTO {_META} VALUES (?, '')", (_SHAPES_V3,))
+        if not await writer.execute_fetchall(marked, (_SHAPES_V4,)):  # another process may have been first
+            await writer.execute(f"DELETE FROM {_META}")
+            await writer.execute(f"INSERT INTO {_META} VALUES (?, '')", (_SHAPES_V4,))
         await writer.execute("COMMIT")
 
     async def _open(self) -> aiosqlite.Connection:
@@ -404,14 +472,14 @@ class SqliteStore(DocumentStore):
                         await conn.execute("ROLLBACK")
                 raise
 
-    async def _shapes_of(self, conn: aiosqlite.Connection, name: str) -> set[str]:
+    async def _shapes_of(self, conn: aiosqlite.Connection, name: str) -> _Shapes:
         """The collection's shape registry, reloaded when another process changed the database.
 
         This process records its own writes in memory as it makes them, so only other
         processes' writes need the ``data_version`` check: always on the write connection
-        (conditional updates must see every array path), at most every
-        ``REGISTRY_RECHECK_SECONDS`` on a read connection, where the check would otherwise
-        cost a thread round trip per query.
+        (conditional updates must see every array path, and writes must record every path
+        another process started tracking), at most every ``REGISTRY_RECHECK_SECONDS`` on a
+        read connection, where the check would otherwise cost a thread round trip per query.
         """
         now = time.monotonic()
         if conn is self._writer or now - self._checked_at.get(id(conn), -REGISTRY_RECHECK_SECONDS) >= (
@@ -420,10 +488,13 @@ class SqliteStore(DocumentStore):
             self._checked_at[id(conn)] = now
             ((version,),) = await conn.execute_fetchall("PRAGMA data_version")
             if self._data_versions.get(id(conn)) != version:
-                for collection, path in await conn.execute_fetchall(f"SELECT collection, array_path FROM {_META}"):
-                    self._arrays.setdefault(collection, set()).add(path)
+                rows: dict[str, list[str]] = {}
+                for collection, entry in await conn.execute_fetchall(f"SELECT collection, array_path FROM {_META}"):
+                    rows.setdefault(collection, []).append(entry)
+                for collection, entries in rows.items():
+                    self._shapes.setdefault(collection, _Shapes()).add(entries)
                 self._data_versions[id(conn)] = version
-        return self._arrays.setdefault(name, set())
+        return self._shapes.setdefault(name, _Shapes())
 
     async def _note_inserts(self, conn: aiosqlite.Connection, name: str, count: int) -> None:
         """Refresh the collection's planner statistics when it has doubled since the last time."""
@@ -435,12 +506,44 @@ class SqliteStore(DocumentStore):
             self._analyzed[name], self._grown[name] = rows, 0
             self._stats_epoch += 1
 
-    async def _record_shapes(self, conn: aiosqlite.Connection, name: str, docs: Sequence[Document]) -> None:
-        known = self._arrays.setdefault(name, set())
-        new = set().union(*(_shape_paths(doc) for doc in docs)) - known
+    async def _record_shapes(
+        self, conn: aiosqlite.Connection, name: str, shapes: _Shapes, docs: Sequence[Document]
+    ) -> None:
+        """Record, inside the write transaction, the tracked paths' shapes in ``docs``."""
+        if not shapes.trie or not docs:
+            return
+        new = set().union(*(_shape_entries(doc, shapes.trie) for doc in docs)) - shapes.entries
         if new:
             await conn.executemany(f"INSERT OR IGNORE INTO {_META} VALUES (?, ?)", [(name, p) for p in new])
-            known |= new
+            shapes.add(new)
+
+    async def _track(self, conn: aiosqlite.Connection, name: str, paths: Sequence[str]) -> set[str]:
+        """Inside the write transaction: persist ``paths`` as tracked, with the shapes the
+        collection already holds there (one scan per top-level field). Returns the registry
+        rows to add in memory once the transaction has committed."""
+        shapes = await self._shapes_of(conn, name)
+        new = sorted({prefix for path in paths for prefix in _prefixes(path)} - shapes.tracked)
+        if not new:
+            return set()
+        trie: Trie = {}
+        for path in new:
+            node = trie
+            for segment in path.split("."):
+                node = node.setdefault(segment, {})
+        found: set[str] = set()
+        scalars = {"true": True, "false": False, "integer": 0, "real": 0.0, "text": "", "null": None}
+        for top, child in trie.items():
+            kind_sql = f"json_type(doc, {_json_path(None, [top])})"
+            rows = await conn.execute_fetchall(
+                f"SELECT {kind_sql}, CASE WHEN {kind_sql} IN ('array', 'object') THEN {_extract(top)} END "
+                f'FROM "{name}" WHERE {kind_sql} IS NOT NULL GROUP BY 1, 2'
+            )
+            for kind, text in rows:
+                value = json.loads(text) if text is not None else scalars[kind]
+                found |= _shape_entries({top: value}, {top: child})
+        entries = found | {f"{_TRACKED}{path}" for path in new}
+        await conn.executemany(f"INSERT OR IGNORE INTO {_META} VALUES (?, ?)", [(name, e) for e in entries])
+        return entries
 
 
 async def _duplicate_key(conn: aiosqlite.Connection, exc: sqlite3.IntegrityError) -> Exception:
@@ -464,8 +567,10 @@ class SqliteCollection(Collection):
         self.name = name
         self._table = f'"{name}"'
 
-    async def _where(self, conn: aiosqlite.Connection, filter: Filter) -> tuple[str, dict[str, Any]]:
-        sql = _FilterSql(await self._store._shapes_of(conn, self.name))
+    async def _where(
+        self, conn: aiosqlite.Connection, filter: Filter, shapes: _Shapes | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        sql = _FilterSql(shapes or await self._store._shapes_of(conn, self.name))
         return sql.where(filter), sql.params
 
     async def _write(self, conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -486,7 +591,8 @@ class SqliteCollection(Collection):
             return []
         await self._store._ready(self.name)
         async with self._store._transaction() as conn:
-            await self._store._record_shapes(conn, self.name, prepared)
+            shapes = await self._store._shapes_of(conn, self.name)
+            await self._store._record_shapes(conn, self.name, shapes, prepared)
             rows = [(doc["_id"], _dumps(doc)) for doc in prepared]
             await self._write(conn, f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)", rows)
             await self._store._note_inserts(conn, self.name, len(rows))
@@ -542,14 +648,15 @@ class SqliteCollection(Collection):
         validate_sort(sort)
         await self._store._ready(self.name)
         async with self._store._transaction() as conn:
-            where, params = await self._where(conn, filter)
+            shapes = await self._store._shapes_of(conn, self.name)
+            where, params = await self._where(conn, filter, shapes)
             limit = "" if many else " LIMIT 1"
             rows = await conn.execute_fetchall(
                 f"SELECT doc FROM {self._table} WHERE {where}{_order_by(sort)}{limit}", params
             )
             if not rows and upsert:
                 doc = upsert_document(filter, update)
-                await self._store._record_shapes(conn, self.name, [doc])
+                await self._store._record_shapes(conn, self.name, shapes, [doc])
                 await self._write(
                     conn, f"INSERT INTO {self._table} (id, doc) VALUES (?, ?)", [(doc["_id"], _dumps(doc))]
                 )
@@ -563,7 +670,7 @@ class SqliteCollection(Collection):
                 new_text = _dumps(after)
                 if new_text != text:
                     changed.append((after, new_text))
-            await self._store._record_shapes(conn, self.name, [doc for doc, _ in changed])
+            await self._store._record_shapes(conn, self.name, shapes, [doc for doc, _ in changed])
             rows = [(new_text, doc["_id"]) for doc, new_text in changed]
             await self._write(conn, f"UPDATE {self._table} SET doc = ? WHERE id = ?", rows)
         return pairs, len(changed), None
@@ -627,7 +734,7 @@ class SqliteCollection(Collection):
         if [path for path, _ in spec] == ["_id"]:
             return  # the primary key
         name = name or "_".join(f"{path}_{direction}" for path, direction in spec)
-        if not _INDEX_NAME.match(name):
+        if not _INDEX_NAME.fullmatch(name):
             raise UnsupportedQuery(f"invalid index name {name!r}")
         columns = ", ".join(f"{_extract(path)} {'DESC' if d < 0 else 'ASC'}" for path, d in spec)
         await self._store._ready(self.name)
@@ -641,3 +748,7 @@ class SqliteCollection(Collection):
                 raise DuplicateKeyError(str(exc), key=",".join(path for path, _ in spec)) from exc
             await conn.execute(f'ANALYZE "{self.name}.{name}"')
             self._store._stats_epoch += 1
+            tracked = await self._store._track(conn, self.name, [path for path, _ in spec])
+        # Only once committed, and before any other write of this process can run (no await
+        # since the commit): shapes first, then the tracked paths (see _Shapes.add).
+        self._store._shapes.setdefault(self.name, _Shapes()).add(tracked)

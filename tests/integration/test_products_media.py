@@ -54,7 +54,8 @@ async def test_product_images_are_validated_and_marked_used_by_media(tmp_path):
             assert created.status_code == 201, created.text
             assert created.json()["data"]["primaryImage"]["media_id"] == image_id
             info = await media.get(f"/api/v1/media/info/{image_id}")
-            assert info.json()["data"]["is_used"] in (1, True)
+            assert info.json()["data"]["is_used"] == 1  # the integer 0/1 of the contract, never a boolean
+            assert info.json()["data"]["is_used"] is not True
 
             unknown = str(uuid.uuid4())
             refused = await products.post(

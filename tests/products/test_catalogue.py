@@ -266,7 +266,7 @@ async def test_update_writes_history(client, seller):
     await client.put(url, json={"isActive": False}, headers=seller.headers)
     await client.put(url, json={"stock": 25}, headers=seller.headers)
     types = [h["type"] for h in (await client.get(f"{url}/history", headers=seller.headers)).json()["data"]["history"]]
-    assert types == ["stock_update", "status_change", "price_change"]
+    assert types == ["stock_add", "status_change", "price_change"]
     unchanged = await client.put(url, json={}, headers=seller.headers)
     assert unchanged.status_code == 200 and unchanged.json()["data"]["stock"] == 25
     assert (await client.put(url, json={"status": "deleted"}, headers=seller.headers)).status_code == 400

@@ -176,7 +176,7 @@ async def test_release_after_confirm(client, seller):
     after = await get_product(client, p["id"])
     assert (after["stock"], after["soldStock"], after["totalSold"], after["revenue"]) == (10, 0, 0, 0)
     history = (await client.get(f"{API}/products/{p['id']}/history", headers=SVC)).json()["data"]["history"]
-    assert history[0]["type"] == "stock_update" and "Refunded" in history[0]["notes"]
+    assert history[0]["type"] == "stock_add" and "Refunded" in history[0]["notes"]
     assert history[0]["previousStock"] == 8 and history[0]["newStock"] == 10
     again = await client.post(f"{SERVICE}/inventory/release", json={"orderId": "ord-rc"}, headers=SVC)
     assert again.json()["data"]["results"] == [] and (await get_product(client, p["id"]))["stock"] == 10
@@ -240,7 +240,7 @@ async def test_set_stock_keeps_reserved_units(client, seller):
     assert after["stock"] == 50 and after["reservedStock"] == 5 and after["totalStock"] == 55 + after["soldStock"]
     entry = (await client.get(f"{API}/products/{p['id']}/history", headers=SVC)).json()["data"]["history"][0]
     assert (entry["type"], entry["previousStock"], entry["newStock"], entry["notes"]) == (
-        "stock_update",
+        "stock_add",
         4,
         50,
         "restock",

@@ -124,7 +124,7 @@ async def test_deactivate_with_products_up_then_everything_refuses(client, produ
     assert response.status_code == 200 and response.json()["message"] == "Seller status updated successfully"
     view = response.json()["data"]
     assert view["isActive"] is False and view["productsSynced"] is True
-    assert products.bodies(SELLER_STATUS) == [{"sellerId": sid, "isActive": False}]
+    assert products.bodies(SELLER_STATUS) == [{"sellerId": sid, "isActive": False, "tokenVersion": 1}]
     row = await client.app.state.outbox.rows.find_one({"dedupeKey": f"seller_status:{sid}"})
     assert row["status"] == "sent" and row["kind"] == "seller_status"
     details = (await client.get(f"{API}/admin/{sid}", headers=HEADERS_KEY)).json()["data"]
@@ -145,7 +145,7 @@ async def test_deactivate_with_products_up_then_everything_refuses(client, produ
     # reactivation: products told again, the old tokens stay refused, sign-in works
     again = await set_status(client, sid, {"isActive": "true"})
     assert again.json()["data"]["isActive"] is True and again.json()["data"]["productsSynced"] is True
-    assert products.bodies(SELLER_STATUS)[-1] == {"sellerId": sid, "isActive": True}
+    assert products.bodies(SELLER_STATUS)[-1] == {"sellerId": sid, "isActive": True, "tokenVersion": 1}
     stale = await client.get(f"{API}/profile", headers=bearer(data["token"]))
     assert stale.status_code == 401 and stale.json()["message"] == "Invalid token"
     assert (await login(client, "john0@example.com")).status_code == 200
@@ -166,7 +166,7 @@ async def test_products_down_last_state_wins_after_drain(app_factory, products):
         assert len(rows) == 1 and rows[0]["status"] == "pending" and rows[0]["attempts"] == 1
         await repoint(client, "products", products.url)
         await drain_due(client)
-        assert products.bodies(SELLER_STATUS)[-1] == {"sellerId": sid, "isActive": True}
+        assert products.bodies(SELLER_STATUS)[-1] == {"sellerId": sid, "isActive": True, "tokenVersion": 1}
         row = await client.app.state.outbox.rows.find_one({"kind": "seller_status"})
         assert row["status"] == "sent"
 
@@ -184,7 +184,7 @@ async def test_products_failing_is_retried_until_accepted(client, products):
     await drain_due(client)
     row = await client.app.state.outbox.rows.find_one({"kind": "seller_status"})
     assert row["status"] == "sent"
-    assert products.bodies(SELLER_STATUS) == [{"sellerId": sid, "isActive": False}] * 3
+    assert products.bodies(SELLER_STATUS) == [{"sellerId": sid, "isActive": False, "tokenVersion": 1}] * 3
     headers = {k.lower(): v for k, v in products.requests[-1][2].items()}
     assert headers["idempotency-key"] == f"seller_status:{sid}"
 
@@ -223,7 +223,7 @@ async def test_status_of_seller_without_business(client, products):
     response = await set_status(client, sid, {"isActive": False, "isVerified": True})
     assert response.status_code == 200, response.text
     assert response.json()["data"]["isActive"] is False and response.json()["data"]["isVerified"] is True
-    assert products.bodies(SELLER_STATUS) == [{"sellerId": sid, "isActive": False}]
+    assert products.bodies(SELLER_STATUS) == [{"sellerId": sid, "isActive": False, "tokenVersion": 1}]
 
 
 async def test_concurrent_status_changes_end_consistent(client, products):
@@ -319,4 +319,4 @@ async def test_slow_products_inline_attempt_times_out_then_drains(app_factory, p
         products.delay = 0
         await drain_due(client)
         assert (await client.app.state.outbox.rows.find_one({"kind": "seller_status"}))["status"] == "sent"
-        assert products.bodies(SELLER_STATUS)[-1] == {"sellerId": sid, "isActive": False}
+        assert products.bodies(SELLER_STATUS)[-1] == {"sellerId": sid, "isActive": False, "tokenVersion": 1}

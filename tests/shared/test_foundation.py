@@ -46,8 +46,9 @@ def test_production_refuses_development_secrets():
         settings(ENV="production")
     with pytest.raises(ValidationError, match="SERVICE_KEY"):
         settings(ENV="production", JWT_SECRET="x" * 40)
-    ok_settings = settings(ENV="production", JWT_SECRET="x" * 40, SERVICE_KEY="real-key-1,real-key-2")
-    assert ok_settings.service_keys == ["real-key-1", "real-key-2"]
+    keys = ["real-key-1-" + "k" * 32, "real-key-2-" + "k" * 32]  # 32+ characters each (issue 11 item 9)
+    ok_settings = settings(ENV="production", JWT_SECRET="x" * 40, SERVICE_KEY=",".join(keys))
+    assert ok_settings.service_keys == keys
     assert settings().JWT_SECRET == DEV_JWT_SECRET
 
 

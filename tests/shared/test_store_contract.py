@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from shared.store import DocumentStore, DuplicateKeyError, UnsupportedQuery, is_object_id
+from shared.store import DocumentStore, DuplicateKeyError, StoreValueError, UnsupportedQuery, is_object_id
 from shared.store.query import apply_update, matches, project
 from shared.store.sqlite import SqliteStore
+from tests.shared.conftest import MONGOMOCK_LEG
 
 # Mixed shapes on purpose: "n" is an array in one document only, "items" is an array of
 # subdocuments in some and a subdocument in another, booleans sit next to 0/1 numbers.
@@ -109,6 +110,20 @@ FILTER_CASES: list[tuple[dict[str, Any], set[str]]] = [
 ]
 
 
+def _filter_paths(filter: dict[str, Any]) -> set[str]:
+    paths: set[str] = set()
+    for key, cond in filter.items():
+        if key in ("$and", "$or"):
+            for sub in cond:
+                paths |= _filter_paths(sub)
+        elif key != "_id":
+            paths.add(key)
+    return paths
+
+
+INDEXED_PATHS = sorted(set().union(*(_filter_paths(f) for f, _ in FILTER_CASES)))
+
+
 async def ids(cursor: Any) -> set[str]:
     return {doc["_id"] for doc in await cursor}
 
@@ -123,6 +138,28 @@ async def test_filter_semantics(store: DocumentStore, filter: dict[str, Any], ex
     assert await ids(things.find(filter)) == expected
     assert await things.count(filter) == len(expected)
     assert {d["_id"] for d in CORPUS if matches(d, filter)} == expected  # the Python reference agrees
+
+
+@pytest.mark.parametrize("indexed", ["before-insert", "after-insert"])
+async def test_filter_semantics_on_indexed_paths(
+    store: DocumentStore, indexed: str, request: pytest.FixtureRequest
+) -> None:
+    """The same cases with every filtered path indexed: the SQLite adapter then tracks the
+    paths' shapes and drops its array/type guards where they cannot matter."""
+    cases = FILTER_CASES
+    if request.node.callspec.params["store"] == MONGOMOCK_LEG:
+        # mongomock compares booleans with numbers as Python does (True == 1); see conftest.
+        cases = [(f, expected) for f, expected in cases if "flag" not in _filter_paths(f)]
+    things = store.collection("things")
+    if indexed == "before-insert":
+        await things.insert_many(CORPUS)
+    for path in INDEXED_PATHS:
+        await things.create_index(path)
+    if indexed == "after-insert":
+        await things.insert_many(CORPUS)
+    for filter, expected in cases:
+        assert await ids(things.find(filter)) == expected, filter
+        assert await things.count(filter) == len(expected), filter
 
 
 async def test_insert_and_find_one(store: DocumentStore) -> None:
@@ -232,10 +269,16 @@ async def test_update_operators(store: DocumentStore) -> None:
     assert (unchanged.matched, unchanged.modified) == (1, 0)
     missing = await things.update_one({"_id": "nope"}, {"$set": {"n": 1}})
     assert (missing.matched, missing.modified, missing.upserted_id) == (0, 0, None)
+
+
+async def test_updates_that_do_not_fit_the_document(store: DocumentStore) -> None:
+    things = store.collection("things")
+    await things.insert_one({"_id": "u1", "name": "x"})
     with pytest.raises(UnsupportedQuery):
         await things.update_one({"_id": "u1"}, {"$inc": {"name": 1}})
     with pytest.raises(UnsupportedQuery):
         await things.update_one({"_id": "u1"}, {"$push": {"name": "y"}})
+    assert await things.find_one({"_id": "u1"}) == {"_id": "u1", "name": "x"}
 
 
 def test_apply_update_leaves_input_alone() -> None:
@@ -440,12 +483,109 @@ async def test_bad_sort_projection_and_names(store: DocumentStore) -> None:
         store.collection("bad-name")
 
 
+async def test_odd_but_valid_calls(store: DocumentStore) -> None:
+    things = store.collection("things")
+    await things.create_index("_id")  # the primary key: nothing to do
+    await things.create_index([("_id", 1)], unique=True)
+    with pytest.raises(UnsupportedQuery):
+        await things.find_one_and_update({"_id": "a"}, {"$set": {"n": 1}}, return_document="sideways")  # type: ignore[arg-type]
+    doc = await things.find_one_and_update({"_id": {"$eq": "pinned"}}, {"$set": {"n": 1}}, upsert=True)
+    assert doc == {"_id": "pinned", "n": 1}
+    result = await things.update_one({"_id": {"$eq": "pinned2"}}, {"$inc": {"n": 2}}, upsert=True)
+    assert result.upserted_id == "pinned2"
+    with pytest.raises(DuplicateKeyError):
+        await things.insert_one({"_id": "pinned"})
+
+
 async def test_ping_and_reconnect(store: DocumentStore) -> None:
     assert await store.ping()
     await store.collection("things").insert_one({"_id": "a"})
     await store.close()
     await store.connect()
     assert await store.collection("things").count() == 1
+
+
+# --- hostile values (issue 10): refused with StoreValueError, nothing written ----------------
+
+HOSTILE_VALUES: list[Any] = [
+    2**63,
+    -(2**63) - 1,
+    10**20,
+    float("inf"),
+    float("nan"),
+    "\ud800",
+    "ok\udfffok",
+    ["a", "\ud83d"],
+    {"nested": 2**64},
+    {"\ud800": 1},
+    {"$where": 1},
+    {"a.b": 1},
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES, ids=repr)
+async def test_hostile_values_are_refused(store: DocumentStore, value: Any) -> None:
+    things = store.collection("things")
+    await things.insert_one({"_id": "a", "n": 1})
+    with pytest.raises(StoreValueError):
+        await things.insert_one({"_id": "b", "v": value})
+    with pytest.raises(StoreValueError):
+        await things.insert_many([{"_id": "c"}, {"_id": "d", "v": {"deep": [value]}}])
+    with pytest.raises(StoreValueError):
+        await things.update_one({"_id": "a"}, {"$set": {"v": value}})
+    with pytest.raises(StoreValueError):
+        await things.update_one({"_id": "new"}, {"$setOnInsert": {"v": value}}, upsert=True)
+    with pytest.raises(StoreValueError):
+        await things.find_one_and_update({"_id": "a"}, {"$push": {"list": {"$each": [value]}}})
+    if not isinstance(value, dict | list):  # filters take scalars only (UnsupportedQuery otherwise)
+        with pytest.raises(StoreValueError):
+            await things.find({"v": value})
+        with pytest.raises(StoreValueError):
+            await things.count({"v": {"$in": ["x", value]}})
+        with pytest.raises(StoreValueError):
+            await things.delete_many({"$or": [{"n": 1}, {"v": {"$ne": value}}]})
+    assert await things.find({}) == [{"_id": "a", "n": 1}]
+
+
+async def test_hostile_numbers_in_windows_paths_and_increments(store: DocumentStore) -> None:
+    things = store.collection("things")
+    await things.insert_one({"_id": "a", "n": 2**63 - 1, "m": -(2**63), "f": 1.5e308})
+    assert await things.find_one({"n": 2**63 - 1, "m": {"$lte": -(2**63)}}) is not None  # the bounds fit
+    for window in ({"skip": 2**63}, {"limit": 2**64}):
+        with pytest.raises(StoreValueError):
+            await things.find({}, **window)
+    with pytest.raises(StoreValueError):
+        await things.update_one({"_id": "a"}, {"$inc": {"x": 2**63}})
+    with pytest.raises(StoreValueError):
+        await things.update_one({"_id": "a"}, {"$set": {"spec.\ud800": 1}})
+    with pytest.raises(StoreValueError):
+        await things.find({"name": {"$regex": "\ud800"}})
+    assert await things.find_one({"_id": "a"}) == {"_id": "a", "n": 2**63 - 1, "m": -(2**63), "f": 1.5e308}
+
+
+async def test_inc_overflow_is_refused(store: DocumentStore) -> None:
+    things = store.collection("things")
+    await things.insert_one({"_id": "a", "n": 2**63 - 1, "m": -(2**63)})
+    with pytest.raises(StoreValueError):  # MongoDB: "Failed to apply $inc operations" (int64 overflow)
+        await things.update_one({"_id": "a"}, {"$inc": {"n": 1}})
+    with pytest.raises(StoreValueError):
+        await things.find_one_and_update({"_id": "a"}, {"$inc": {"m": -1}})
+    assert await things.find_one({"_id": "a"}) == {"_id": "a", "n": 2**63 - 1, "m": -(2**63)}
+
+
+@pytest.mark.parametrize("name", ["things\n", "things\r\n", "a b", ""])
+async def test_names_and_paths_are_matched_whole(store: DocumentStore, name: str) -> None:
+    """``$`` with ``re.match`` accepts a trailing newline; names and paths use fullmatch."""
+    with pytest.raises(UnsupportedQuery):
+        store.collection(name)
+    things = store.collection("things")
+    for path in (f"{name}", f"a.{name}"):
+        with pytest.raises(UnsupportedQuery):
+            await things.find({path: 1})
+        with pytest.raises(UnsupportedQuery):
+            await things.find({}, sort=[(path, 1)])
+    assert not is_object_id("0123456789abcdef01234567\n")
+    assert is_object_id("0123456789abcdef01234567")
 
 
 # --- SQLite specifics ---------------------------------------------------------------------
@@ -536,3 +676,95 @@ async def test_long_in_lists(store: DocumentStore) -> None:
     assert await things.count({"n": {"$nin": numbers}}) == 50
     assert await things.count({"s": {"$in": [f"v{i}" for i in range(20)] + [7]}}) == 20
     assert await things.count({"tags": {"$in": [f"g{i}" for i in range(3)] + [f"x{i}" for i in range(30)]}}) == 44
+
+
+def _registry_rows(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute("SELECT collection, array_path FROM _store_meta"))
+
+
+async def test_sqlite_registry_ignores_free_form_keys(tmp_path: Path) -> None:
+    """Issue 11: numbers, booleans, arrays and subdocuments under ever new keys (a product's
+    ``specifications``) must not grow the shape registry, which every query reads."""
+    path = tmp_path / "shop.sqlite3"
+    store = SqliteStore(path)
+    try:
+        await _flood_with_free_form_keys(store, path)
+    finally:
+        await store.close()
+
+
+async def _flood_with_free_form_keys(store: SqliteStore, path: Path) -> None:
+    products = store.collection("products")
+    await products.create_index([("status", 1), ("sellerActive", 1), ("priceCents", 1)])
+
+    def product(n: int) -> dict[str, Any]:
+        specs: dict[str, Any] = {f"n{n}_{k}": k for k in range(50)}
+        specs |= {f"b{n}": n % 2 == 0, f"a{n}": [n, str(n)], f"o{n}": {"deep": n}}
+        return {"_id": f"p{n:04d}", "status": "active", "sellerActive": True, "priceCents": n, "specifications": specs}
+
+    await products.insert_one(product(0))
+    rows, entries = _registry_rows(path), len(store._shapes["products"].entries)
+    await products.insert_many([product(n) for n in range(1, 300)])
+    for n in range(300, 400):  # updates that bring new keys, as PUT /products/:id can
+        await products.update_one(
+            {"_id": f"p{n % 300:04d}"}, {"$set": {"specifications": product(n)["specifications"]}}
+        )
+    assert _registry_rows(path) == rows
+    assert len(store._shapes["products"].entries) == entries
+    assert ("products", "#path specifications") not in rows and len(rows) <= 8, rows
+
+    # Untracked paths are still matched with MongoDB's semantics.
+    assert await ids(products.find({"specifications.n150_3": 3})) == {"p0150"}
+    assert await ids(products.find({"specifications.n307_3": 3})) == {"p0007"}  # updated
+    assert await ids(products.find({"specifications.b152": True})) == {"p0152"}
+    assert await products.count({"specifications.b152": 1}) == 0
+    assert await ids(products.find({"specifications.a153": "153"})) == {"p0153"}
+    assert await ids(products.find({"specifications.o154.deep": {"$gte": 154, "$lt": 155}})) == {"p0154"}
+
+
+async def test_sqlite_registry_of_older_versions_is_dropped(tmp_path: Path) -> None:
+    """A file whose registry recorded every path is cleaned once on opening; indexes then
+    track their paths again from what the collection holds."""
+    path = tmp_path / "old.sqlite3"
+    first = SqliteStore(path)
+    await first.collection("things").insert_many(
+        [{"_id": "a", "tags": ["x", "y"], "flag": True}, {"_id": "b", "flag": 1}]
+    )
+    await first.close()
+    with sqlite3.connect(path) as conn:  # as an earlier version left it
+        conn.execute("DELETE FROM _store_meta")
+        conn.execute("INSERT INTO _store_meta VALUES ('#shapes-v3', '')")
+        conn.executemany("INSERT INTO _store_meta VALUES ('things', ?)", [(f"#number spec.k{i}",) for i in range(500)])
+    again = SqliteStore(path)
+    things = again.collection("things")
+    assert await ids(things.find({"flag": 1})) == {"b"}
+    assert _registry_rows(path) == [("#shapes-v4", "")]
+    await things.create_index("tags")
+    await things.create_index("flag")
+    assert await ids(things.find({"tags": "y"})) == {"a"}
+    assert await ids(things.find({"flag": 1})) == {"b"}
+    assert await ids(things.find({"flag": True})) == {"a"}
+    await again.close()
+    assert _registry_rows(path) == [
+        ("#shapes-v4", ""),
+        ("things", "#bool flag"),
+        ("things", "#number flag"),
+        ("things", "#path flag"),
+        ("things", "#path tags"),
+        ("things", "tags"),
+    ]
+
+
+async def test_sqlite_paths_tracked_by_one_instance_are_recorded_by_another(tmp_path: Path) -> None:
+    path = tmp_path / "shop.sqlite3"
+    one, two = SqliteStore(path), SqliteStore(path)
+    try:
+        await two.collection("posts").insert_one({"_id": "p1", "tags": "x"})  # two's registry is loaded
+        await one.collection("posts").create_index("tags")  # one tracks "tags": no array there yet
+        await two.collection("posts").insert_one({"_id": "p2", "tags": ["x", "y"]})
+        assert await ids(one.collection("posts").find({"tags": "y"})) == {"p2"}
+        assert await ids(one.collection("posts").find({"tags": "x"})) == {"p1", "p2"}
+    finally:
+        await one.close()
+        await two.close()

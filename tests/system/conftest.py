@@ -87,6 +87,7 @@ def running_stack(
         "NOTIFY_WORKER_INTERVAL_SECONDS": "0.3",
         "MEDIA_CLEANUP_INTERVAL_SECONDS": "0",
         **{f"{name.upper()}_SERVICE_URL": url for name, url in urls.items() if name != "gateway"},
+        "GATEWAY_URL": urls["gateway"],  # the admin service's health page probes it
         **(env or {}),
     }
     stack = Stack(gateway=urls["gateway"], urls=urls, data_dir=data_dir)

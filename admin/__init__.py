@@ -1,0 +1,1 @@
+"""The admin service: admin accounts with roles, dashboard, service health, audited proxy."""
