@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -66,23 +65,12 @@ SuperAdmin = Annotated[Document, Depends(_super_admin)]
 
 
 def resolve_client_ip(request: Request) -> str:
-    """The client address: ``X-Forwarded-For`` read ``TRUST_PROXY_HOPS`` from the right
-    (``shared.ratelimit.client_ip``), but only when the socket peer is a trusted proxy
-    (loopback — the gateway on this host — or ``TRUSTED_PROXIES``); otherwise the peer itself, so a
-    client talking to the service directly cannot choose its own address."""
-    settings = request.app.state.settings
-    peer = request.client.host if request.client else None
-    if peer is None:
-        return "unknown"
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return peer
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if not any(address in network for network in settings.trusted_networks):
-        return str(address)
-    return client_ip(request.headers, str(address), settings.TRUST_PROXY_HOPS)
+    """The client address (``shared.ratelimit.client_ip``, the resolver the gateway and every
+    service share): ``X-Forwarded-For`` is believed only from a trusted peer (loopback — the
+    gateway on this host — or ``TRUSTED_PROXIES``), walked from the right past trusted hops;
+    otherwise the peer itself, so a client talking to the service directly cannot choose its
+    own address."""
+    return client_ip(request)
 
 
 ClientIp = Annotated[str, Depends(resolve_client_ip)]

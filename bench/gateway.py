@@ -235,7 +235,7 @@ def main() -> int:
             "HOST": "127.0.0.1",
             "ENV": "production",
             "JWT_SECRET": "bench-secret-" + "x" * 40,
-            "SERVICE_KEY": "bench-service-key",
+            "SERVICE_KEY": "bench-service-key-" + "y" * 32,  # ENV=production wants 32+ characters
             "RATE_LIMIT_MAX": "1000000000",
             "LOG_LEVEL": "info",
             "LOG_FORMAT": "text",

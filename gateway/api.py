@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.openapi import merge
-from gateway.proxy import Upstream, failure_status
+from gateway.proxy import Upstream
+from gateway.schemas import (
+    COMMON,
+    COMMON_JSON,
+    DocsDirectory,
+    HealthPublic,
+    InternalError,
+    MediaError,
+    StatusPublic,
+    errors,
+)
 from gateway.settings import SERVICES
 from shared.timeutil import now_iso
 
@@ -44,18 +52,18 @@ SWAGGER_TITLE = "API Gateway — documentation"
 OPENAPI_CACHE_SECONDS = 60.0
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_MEDIA_REQUEST_HEADERS = ("Range", "If-Range", "If-None-Match", "If-Modified-Since")
-_MEDIA_ANSWER_HEADERS = frozenset(
-    {
-        "content-type",
-        "content-length",
-        "content-range",
-        "accept-ranges",
-        "etag",
-        "last-modified",
-        "content-disposition",
-    }
-)
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_PROMETHEUS = {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+MEDIA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, streamed as media serves it (`Cache-Control: public, max-age=86400`)",
+        "content": {"image/*": _BINARY, "application/octet-stream": _BINARY},
+    },
+    206: {"description": "The requested range", "content": {"image/*": _BINARY, "application/octet-stream": _BINARY}},
+    304: {"description": "Not modified (`If-None-Match`/`If-Modified-Since`)"},
+    **errors(400, 404, 416, 502, 503, 504, model=MediaError),
+    **COMMON,
+}
 
 router = APIRouter()
 
@@ -88,7 +96,7 @@ async def _get(up: Upstream, path: str, timeout_ms: int, headers: dict[str, str]
         return resp.status, await resp.read()
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthPublic, responses=errors(500, model=InternalError))
 async def health(request: Request) -> JSONResponse:
     """Gateway liveness; no dependency is checked."""
     gw = _gw(request)
@@ -105,7 +113,7 @@ async def health(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/api/status")
+@router.get("/api/status", response_model=StatusPublic, responses=COMMON)
 async def status(request: Request) -> JSONResponse:
     """Health of all seven services, probed concurrently, each within ``HEALTH_TIMEOUT_MS``."""
     gw = _gw(request)
@@ -142,7 +150,7 @@ async def status(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/api/docs")
+@router.get("/api/docs", response_model=DocsDirectory, responses=COMMON)
 async def api_docs(request: Request) -> JSONResponse:
     """The static directory of services."""
     gw = _gw(request)
@@ -168,13 +176,13 @@ def swagger_page() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url="/docs/openapi.json", title=SWAGGER_TITLE)
 
 
-@router.get("/docs", response_class=HTMLResponse)
+@router.get("/docs", response_class=HTMLResponse, responses={200: {"description": "Swagger UI"}, **COMMON_JSON})
 async def docs() -> HTMLResponse:
     """Swagger UI over the merged document."""
     return swagger_page()
 
 
-@router.get("/docs/openapi.json")
+@router.get("/docs/openapi.json", response_model=dict[str, Any], responses=COMMON)
 @router.get("/openapi.json", include_in_schema=False)
 async def openapi_document(request: Request) -> JSONResponse:
     """The merged OpenAPI document of every service (cached 60 s)."""
@@ -206,96 +214,54 @@ async def _build_openapi(gw: Any) -> dict[str, Any]:
     return merge(gw.own_openapi(), list(fetched))
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses={200: _PROMETHEUS, **COMMON_JSON})
 async def metrics(request: Request) -> Response:
     """Prometheus text: the common request metrics and the gateway's own."""
     return Response(generate_latest(_gw(request).metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/media/{media_id}")
+@router.get("/media/{media_id}", response_class=Response, responses=MEDIA_RESPONSES)
 @router.head("/media/{media_id}", include_in_schema=False)
 async def media_file(media_id: str, request: Request) -> Response:
     """Stream an original media file from the media service."""
     return await _serve_media(request, media_id, "/api/v1/media/serve/", "Media not found")
 
 
-@router.get("/thumb/{media_id}")
+@router.get("/thumb/{media_id}", response_class=Response, responses=MEDIA_RESPONSES)
 @router.head("/thumb/{media_id}", include_in_schema=False)
 async def media_thumbnail(media_id: str, request: Request) -> Response:
     """Stream a thumbnail from the media service."""
     return await _serve_media(request, media_id, "/api/v1/media/serve-thumb/", "Thumbnail not found")
 
 
-_MEDIA_SERVICE_HEADER = {"X-Service-Name": "media"}
+class _Proxied(Response):
+    """An answer the proxy streams itself (through the ``send`` the edge wrapped)."""
+
+    def __init__(self, handler: Any) -> None:  # no super().__init__: nothing is rendered here
+        self.background = None
+        self.handler = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.handler(scope, receive, send)
 
 
-def _media_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers={**_MEDIA_SERVICE_HEADER, **(headers or {})})
-
-
-async def _serve_media(request: Request, media_id: str, target: str, missing: str) -> Response:
+async def _serve_media(request: Request, media_id: str, serve_path: str, missing: str) -> Response:
+    """A well-formed id goes to media through the proxy's breaker, call and answer steps."""
     if not _UUID.fullmatch(media_id):
-        return _media_error(400, {"success": False, "message": "Invalid media ID format", "media_id": media_id})
+        body = {"success": False, "message": "Invalid media ID format", "media_id": media_id}
+        return JSONResponse(body, status_code=400, headers={"X-Service-Name": "media"})
     gw = _gw(request)
-    up: Upstream = gw.upstreams["media"]
-    unavailable = {"success": False, "message": "Media service unavailable", "media_id": media_id}
-    wait = up.breaker.acquire()
-    if wait is not None:
-        return _media_error(503, unavailable, {"Retry-After": str(max(1, math.ceil(wait)))})
-    try:
-        headers = {name: value for name in _MEDIA_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
-        headers["X-Request-ID"] = request.state.request_id
-        assert up.session is not None
-        try:
-            resp = await up.session.request(
-                request.method,
-                up.base_url + target + media_id,
-                headers=headers,
-                timeout=gw.media_timeout,
-                allow_redirects=False,
-            )
-        except Exception as exc:
-            status = failure_status(exc)
-            up.breaker.failure()
-            return _media_error(status, unavailable)
-        up.breaker.success()
-    finally:
-        up.breaker.release()
 
-    if resp.status >= 400:
-        try:
-            body = await resp.read()
-        except Exception:
-            body = b""
-        finally:
-            resp.release()
-        parsed = _parse_json(body)
-        envelope: dict[str, Any] = dict(parsed) if isinstance(parsed, dict) else {"success": False}
-        envelope.setdefault("success", False)
-        if not isinstance(envelope.get("message"), str):
-            envelope["message"] = missing
-        envelope["media_id"] = media_id
-        extra = {}
-        if "Content-Range" in resp.headers:
-            extra["Content-Range"] = resp.headers["Content-Range"]
-        return _media_error(resp.status, envelope, extra)
+    async def forward(scope: Any, receive: Any, send: Any) -> None:
+        await gw.proxy.media(
+            scope,
+            receive,
+            send,
+            gw.upstreams["media"],
+            serve_path=serve_path,
+            media_id=media_id,
+            missing=missing,
+            timeout=gw.media_timeout,
+        )
 
-    answer = {name: value for name, value in resp.headers.items() if name.lower() in _MEDIA_ANSWER_HEADERS}
-    answer["Cache-Control"] = "public, max-age=86400"
-    answer["Cross-Origin-Resource-Policy"] = "cross-origin"
-    answer.update(_MEDIA_SERVICE_HEADER)
-    if request.method == "HEAD" or resp.status == 304:
-        resp.release()
-        return Response(status_code=resp.status, headers=answer)
-    return StreamingResponse(_stream(resp), status_code=resp.status, headers=answer)
-
-
-async def _stream(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in resp.content.iter_any():
-            yield chunk
-    finally:
-        if resp.content.at_eof():
-            resp.release()
-        else:
-            resp.close()
+    return _Proxied(forward)

@@ -23,14 +23,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import api
+from gateway import api, status_page
 from gateway.breaker import STATE_CODES, CircuitBreaker
 from gateway.edge import Edge, GatewayMetrics
 from gateway.forwarding import ClientResolver
 from gateway.proxy import Proxy, Upstream, new_session
 from gateway.ratelimit import GatewayRateLimiter
 from gateway.settings import SERVICES, GatewaySettings
-from shared.app import HttpMetrics, configure_logging
+from shared.app import HttpMetrics, configure_logging, tidy_openapi
 from shared.responses import error_response, install_error_handlers
 from shared.timeutil import now_iso
 
@@ -60,11 +60,13 @@ class GatewayState:
         self.openapi_cache: tuple[float, dict[str, Any]] | None = None
         self._app = app
         self._own_openapi: dict[str, Any] | None = None
+        self.proxy: Proxy | None = None
 
     def own_openapi(self) -> dict[str, Any]:
         """The OpenAPI description of the gateway's own routes."""
         if self._own_openapi is None:
-            self._own_openapi = get_openapi(title="api-gateway", version=api.VERSION, routes=self._app.routes)
+            document = get_openapi(title="api-gateway", version=api.VERSION, routes=self._app.routes)
+            self._own_openapi = tidy_openapi(document)
         return self._own_openapi
 
     async def open(self) -> None:
@@ -170,6 +172,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, internal_error)
     app.include_router(api.router)
+    app.include_router(status_page.router)
 
     limiter = GatewayRateLimiter(
         max_hits=settings.RATE_LIMIT_MAX,
@@ -177,13 +180,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         redis_url=settings.REDIS_URL,
         prefix="ratelimit",
     )
+    state.proxy = Proxy(
+        max_json_bytes=settings.MAX_JSON_BODY_BYTES,
+        gzip_min_bytes=settings.GZIP_MIN_BYTES,
+        forward_service_key=settings.GATEWAY_FORWARD_SERVICE_KEY,
+    )
     app.edge_options = dict(
         upstreams={name.encode(): up for name, up in state.upstreams.items()},
-        proxy=Proxy(
-            max_json_bytes=settings.MAX_JSON_BODY_BYTES,
-            gzip_min_bytes=settings.GZIP_MIN_BYTES,
-            forward_service_key=settings.GATEWAY_FORWARD_SERVICE_KEY,
-        ),
+        proxy=state.proxy,
         limiter=limiter,
         resolver=ClientResolver(settings.trusted_networks),
         metrics=metrics,

@@ -17,35 +17,23 @@ import random
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from gateway.compress import Gzip, accepts_gzip, gzip_headers, should_compress
 from gateway.forwarding import ClientResolver, normalise_peer
-from gateway.proxy import Exchange, Proxy, Upstream, UpstreamBroke, send_json
 from gateway.ratelimit import GatewayRateLimiter
+from shared.app import CSP, GATEWAY_SECURITY_HEADERS, HSTS, redact_path
 from shared.context import request_id_var
 from shared.timeutil import now_iso
+
+if TYPE_CHECKING:
+    from gateway.proxy import Proxy, Upstream
 
 access_log = logging.getLogger("gateway.access")
 log = logging.getLogger("gateway")
 
-CSP = (
-    "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';"
-    "frame-ancestors 'none';img-src 'self' data:;object-src 'none';script-src 'self';"
-    "script-src-attr 'none';style-src 'self' https: 'unsafe-inline'"
-)
-_SECURITY_BASE: tuple[tuple[bytes, bytes], ...] = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-dns-prefetch-control", b"off"),
-    (b"x-download-options", b"noopen"),
-    (b"x-permitted-cross-domain-policies", b"none"),
-    (b"x-xss-protection", b"0"),
-)
-HSTS = (b"strict-transport-security", b"max-age=15552000; includeSubDomains")
 PREFLIGHT_HEADERS = (
     (b"access-control-allow-methods", b"GET,POST,PUT,DELETE,PATCH,OPTIONS"),
     (b"access-control-allow-headers", b"Content-Type,Authorization,X-Service-Key,X-Requested-With,X-Request-ID"),
@@ -58,7 +46,7 @@ MAX_HEADERS = 100
 MAX_HEADER_BYTES = 16 * 1024
 
 _RID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-_ORIGIN, _ACRM, _RID_H, _XFF, _XFP, _XFH, _HOST, _AE = range(8)
+_ORIGIN, _ACRM, _RID_H, _XFF, _XFP, _XFH, _HOST, _AE, _CL, _TE = range(10)
 _WANTED = {
     b"origin": _ORIGIN,
     b"access-control-request-method": _ACRM,
@@ -68,10 +56,19 @@ _WANTED = {
     b"x-forwarded-host": _XFH,
     b"host": _HOST,
     b"accept-encoding": _AE,
+    b"content-length": _CL,
+    b"transfer-encoding": _TE,
 }
 _UNCOMPRESSED_PREFIXES = ("/media/", "/thumb/")
 _UNLOGGED = frozenset({"/health", "/metrics"})
 _LINE = "%s %s -> %s %s %dms rid=%s ip=%s"
+
+_HEADERS_TOO_LARGE = b'{"success":false,"message":"Request header fields too large"}'
+# A request framed both ways is how requests are smuggled past a proxy (RFC 9112 §6.1): some
+# parsers (uvicorn's h11) accept it, so the edge refuses it itself, whatever parser is in use.
+FRAMING_REFUSED = b'{"success":false,"message":"Content-Length and Transfer-Encoding must not be sent together"}'
+_CLOSE = (b"connection", b"close")
+_TOO_MANY = b'{"success":false,"message":"Too many requests from this IP, please try again later"}'
 
 
 def new_request_id() -> str:
@@ -133,6 +130,57 @@ class GatewayMetrics:
             found[2].inc()
 
 
+class UpstreamBroke(Exception):
+    """The service failed after the answer had started; the client connection must be closed."""
+
+
+class Exchange:
+    """What the edge learned about one request and what it adds to the answer."""
+
+    __slots__ = (
+        "client_ip",
+        "forwarded_for",
+        "forwarded_host",
+        "forwarded_proto",
+        "gzip_ok",
+        "headers",
+        "request_id",
+        "route",
+        "service",
+        "started",
+        "status",
+        "target",
+    )
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.target = "gateway"
+        self.gzip_ok = False
+        self.started = False
+        self.route = "unmatched"
+        self.service: str | None = None
+
+
+async def send_json(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _scan_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[bytes | None], int]:
+    """The headers the edge reads, by slot, and the total size of all header bytes."""
+    seen: list[bytes | None] = [None] * 10
+    wanted = _WANTED
+    size = 0
+    for name, value in headers:
+        size += len(name) + len(value)
+        slot = wanted.get(name)
+        if slot is not None:
+            seen[slot] = value
+    return seen, size
+
+
 class Edge:
     """Pure-ASGI app wrapping the gateway's FastAPI stack: proxied requests never enter it."""
 
@@ -157,8 +205,8 @@ class Edge:
         self.metrics = metrics
         self.any_origin = "*" in cors_origins
         self.origins = frozenset(o.encode() for o in cors_origins)
-        self.security = (*_SECURITY_BASE, (b"content-security-policy", CSP.encode()))
-        self.docs_security = (*_SECURITY_BASE, (b"content-security-policy", docs_csp.encode()))
+        self.security = (*GATEWAY_SECURITY_HEADERS, (b"content-security-policy", CSP.encode()))
+        self.docs_security = (*GATEWAY_SECURITY_HEADERS, (b"content-security-policy", docs_csp.encode()))
         self.json_logs = json_logs
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -166,54 +214,74 @@ class Edge:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        seen, header_bytes = _scan_headers(scope["headers"])
         ex = Exchange()
+        token = self._request_id(scope, seen, ex)
+        proto = self._client_address(scope, seen, ex)
+        path: str = scope["path"]
+        ex.headers = self._answer_headers(ex.request_id, path, proto, seen[_ORIGIN])
+        ae = seen[_AE]
+        ex.gzip_ok = ae is not None and accepts_gzip(ae) and not path.startswith(_UNCOMPRESSED_PREFIXES)
+        try:
+            if await self._refuse(scope, send, ex, seen, header_bytes):
+                return
+            if await self._rate_limit(scope, send, ex):
+                return
+            await self._route(scope, receive, send, ex)
+        except UpstreamBroke as exc:
+            # The status line is out; all that is left is to close the connection, which
+            # uvicorn does when the app returns before the answer is complete.
+            method, rid = scope["method"], ex.request_id
+            log.error("%s %s: %s; closing the client connection (rid=%s)", method, redact_path(path), exc, rid)
+        except Exception:
+            await self._fail(send, ex)
+        finally:
+            request_id_var.reset(token)
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(scope["method"], ex.route, ex.status, ex.service, elapsed)
+            if path not in _UNLOGGED:
+                self._log(scope["method"], path, ex, elapsed)
 
-        seen: list[bytes | None] = [None] * 8
-        wanted = _WANTED
-        header_bytes = 0
-        headers = scope["headers"]
-        for name, value in headers:
-            header_bytes += len(name) + len(value)
-            slot = wanted.get(name)
-            if slot is not None:
-                seen[slot] = value
+    # -- the steps, in order -----------------------------------------------------------------
 
+    @staticmethod
+    def _request_id(scope: dict, seen: list[bytes | None], ex: Exchange) -> Any:
+        """Keep a well-formed incoming ``X-Request-ID``, else make one; returns the context token."""
         rid = seen[_RID_H]
         request_id = rid.decode() if rid is not None and _RID.fullmatch(rid) else new_request_id()
         ex.request_id = request_id
-        token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
+        return request_id_var.set(request_id)
 
+    def _client_address(self, scope: dict, seen: list[bytes | None], ex: Exchange) -> str:
+        """Client IP and the forwarding headers to send on (contract §5.2); returns the
+        effective scheme (a trusted proxy's ``X-Forwarded-Proto``, else the socket's)."""
         client = scope.get("client")
         peer = normalise_peer(client[0]) if client else "unknown"
         host = seen[_HOST]
         host_text = host.decode("latin-1") if host is not None else ""
         resolver = self.resolver
-        if resolver.trusted and resolver.peer_trusted(peer):
-            xff = seen[_XFF]
-            ip, chain = resolver.resolve(peer, xff.decode("latin-1") if xff is not None else None)
-            xfp = seen[_XFP]
-            forwarded_proto = xfp.decode("latin-1") if xfp else scope["scheme"]
-            proto = forwarded_proto.split(",", 1)[0].strip().lower()
-            xfh = seen[_XFH]
-            forwarded_host = xfh.decode("latin-1") if xfh else host_text
-        else:
-            ip = chain = peer
-            proto = forwarded_proto = scope["scheme"]
-            forwarded_host = host_text
-        ex.client_ip = ip
-        ex.forwarded_for = chain
-        ex.forwarded_proto = forwarded_proto
-        ex.forwarded_host = forwarded_host
+        if not (resolver.trusted and resolver.peer_trusted(peer)):
+            ex.client_ip = ex.forwarded_for = peer
+            ex.forwarded_proto = scope["scheme"]
+            ex.forwarded_host = host_text
+            return scope["scheme"]
+        xff = seen[_XFF]
+        ex.client_ip, ex.forwarded_for = resolver.resolve(peer, xff.decode("latin-1") if xff is not None else None)
+        xfp = seen[_XFP]
+        ex.forwarded_proto = xfp.decode("latin-1") if xfp else scope["scheme"]
+        xfh = seen[_XFH]
+        ex.forwarded_host = xfh.decode("latin-1") if xfh else host_text
+        return ex.forwarded_proto.split(",", 1)[0].strip().lower()
 
-        method: str = scope["method"]
-        path: str = scope["path"]
+    def _answer_headers(
+        self, request_id: str, path: str, proto: str, origin: bytes | None
+    ) -> list[tuple[bytes, bytes]]:
+        """What every answer carries: request id, security headers (HSTS over HTTPS) and CORS."""
         answer: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
-        ex.headers = answer
         answer.extend(self.docs_security if path == "/docs" else self.security)
         if proto == "https":
             answer.append(HSTS)
-        origin = seen[_ORIGIN]
         if self.any_origin:
             answer.append((b"access-control-allow-origin", b"*"))
             answer.append(_ALLOW_CREDENTIALS)
@@ -222,74 +290,77 @@ class Edge:
             if origin is not None and origin in self.origins:
                 answer.append((b"access-control-allow-origin", origin))
                 answer.append(_ALLOW_CREDENTIALS)
-        ae = seen[_AE]
-        ex.gzip_ok = ae is not None and accepts_gzip(ae) and not path.startswith(_UNCOMPRESSED_PREFIXES)
+        return answer
 
-        route = "unmatched"
-        service: str | None = None
-        try:
-            if len(headers) > MAX_HEADERS or header_bytes > MAX_HEADER_BYTES:
-                ex.status = 431
-                await send_json(send, 431, b'{"success":false,"message":"Request header fields too large"}', answer)
-                return
-            if method == "OPTIONS" and origin is not None and seen[_ACRM] is not None:
-                route = "preflight"
-                ex.status = 204
-                answer.extend(PREFLIGHT_HEADERS)
-                await send({"type": "http.response.start", "status": 204, "headers": answer})
-                await send({"type": "http.response.body", "body": b""})
-                return
-            # RATE_LIMIT_MAX=0 turns limiting off, as it does on every service.
-            if self.limiter.enabled and not (path == "/health" and method == "GET"):
-                quota = await self.limiter.check("gateway", ip)
-                answer.append((b"ratelimit-limit", str(quota.limit).encode()))
-                answer.append((b"ratelimit-remaining", str(quota.remaining).encode()))
-                reset = str(quota.reset_seconds).encode()
-                answer.append((b"ratelimit-reset", reset))
-                if not quota.allowed:
-                    self.metrics.rate_limited.inc()
-                    ex.status = 429
-                    answer.append((b"retry-after", reset))
-                    await send_json(
-                        send,
-                        429,
-                        b'{"success":false,"message":"Too many requests from this IP, please try again later"}',
-                        answer,
-                    )
-                    return
+    @staticmethod
+    async def _refuse(scope: dict, send: Any, ex: Exchange, seen: list[bytes | None], header_bytes: int) -> bool:
+        """Answer at the edge what goes no further: header floods (431), ambiguous framing
+        (400, connection closed) and CORS preflights (204). True when answered."""
+        answer = ex.headers
+        if len(scope["headers"]) > MAX_HEADERS or header_bytes > MAX_HEADER_BYTES:
+            ex.status = 431
+            await send_json(send, 431, _HEADERS_TOO_LARGE, answer)
+            return True
+        if seen[_CL] is not None and seen[_TE] is not None:
+            ex.status = 400
+            answer.append(_CLOSE)
+            await send_json(send, 400, FRAMING_REFUSED, answer)
+            return True
+        if scope["method"] == "OPTIONS" and seen[_ORIGIN] is not None and seen[_ACRM] is not None:
+            ex.route = "preflight"
+            ex.status = 204
+            answer.extend(PREFLIGHT_HEADERS)
+            await send({"type": "http.response.start", "status": 204, "headers": answer})
+            await send({"type": "http.response.body", "body": b""})
+            return True
+        return False
 
-            raw_path: bytes = scope.get("raw_path") or path.encode()
-            if raw_path.startswith(b"/api/"):
-                end = raw_path.find(b"/", 5)
-                up = self.upstreams.get(raw_path[5:end] if end >= 0 else raw_path[5:])
-                if up is not None:
-                    service = up.name
-                    route = up.prefix.decode()
-                    await self.proxy(scope, receive, send, up, ex)
-                    return
-            await self.app(scope, receive, _OwnAnswer(send, ex, method, self.proxy.gzip_min_bytes))
-            found = scope.get("route")
-            route = getattr(found, "path", route)
-        except UpstreamBroke as exc:
-            # The status line is out; all that is left is to close the connection, which
-            # uvicorn does when the app returns before the answer is complete.
-            log.error("%s %s: %s; closing the client connection (rid=%s)", method, path, exc, request_id)
-        except Exception:
-            if ex.started:  # answered already (by the routes' 500 handler), or failed mid-answer
-                log.exception("gateway error after the answer started (rid=%s)", request_id)
+    async def _rate_limit(self, scope: dict, send: Any, ex: Exchange) -> bool:
+        """Count the request (not ``GET /health``); add ``RateLimit-*``; True when refused (429).
+        ``RATE_LIMIT_MAX=0`` turns limiting off, as it does on every service."""
+        if not self.limiter.enabled or (scope["path"] == "/health" and scope["method"] == "GET"):
+            return False
+        quota = await self.limiter.check("gateway", ex.client_ip)
+        answer = ex.headers
+        answer.append((b"ratelimit-limit", str(quota.limit).encode()))
+        answer.append((b"ratelimit-remaining", str(quota.remaining).encode()))
+        reset = str(quota.reset_seconds).encode()
+        answer.append((b"ratelimit-reset", reset))
+        if quota.allowed:
+            return False
+        self.metrics.rate_limited.inc()
+        ex.status = 429
+        answer.append((b"retry-after", reset))
+        await send_json(send, 429, _TOO_MANY, answer)
+        return True
+
+    async def _route(self, scope: dict, receive: Any, send: Any, ex: Exchange) -> None:
+        """``/api/<service>/…`` to the proxy; anything else to the gateway's own routes."""
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if raw_path.startswith(b"/api/"):
+            end = raw_path.find(b"/", 5)
+            up = self.upstreams.get(raw_path[5:end] if end >= 0 else raw_path[5:])
+            if up is not None:
+                ex.service = up.name
+                ex.route = up.prefix.decode()
+                await self.proxy(scope, receive, send, up, ex)
                 return
-            log.exception("unhandled gateway error (rid=%s)", request_id)
-            ex.status = 500
-            body = json.dumps(
-                {"success": False, "message": "Internal Gateway Error", "timestamp": now_iso(), "requestId": request_id}
-            ).encode()
-            await send_json(send, 500, body, answer)
-        finally:
-            request_id_var.reset(token)
-            elapsed = time.perf_counter() - started
-            self.metrics.observe(method, route, ex.status, service, elapsed)
-            if path not in _UNLOGGED:
-                self._log(method, path, ex, elapsed)
+        await self.app(scope, receive, _OwnAnswer(send, ex, scope["method"], self.proxy.gzip_min_bytes))
+        found = scope.get("route")
+        ex.route = getattr(found, "path", ex.route)
+
+    @staticmethod
+    async def _fail(send: Any, ex: Exchange) -> None:
+        """A failure no handler answered: the 500 envelope, unless the answer had started."""
+        if ex.started:  # answered already (by the routes' 500 handler), or failed mid-answer
+            log.exception("gateway error after the answer started (rid=%s)", ex.request_id)
+            return
+        log.exception("unhandled gateway error (rid=%s)", ex.request_id)
+        ex.status = 500
+        body = json.dumps(
+            {"success": False, "message": "Internal Gateway Error", "timestamp": now_iso(), "requestId": ex.request_id}
+        ).encode()
+        await send_json(send, 500, body, ex.headers)
 
     def _log(self, method: str, path: str, ex: Exchange, elapsed: float) -> None:
         """``GET /api/customer/x -> customer 200 12ms rid=<id> ip=<ip>`` (JSON fields with ``LOG_FORMAT=json``).
@@ -299,6 +370,7 @@ class Edge:
         logger = access_log
         if not logger.isEnabledFor(logging.INFO):
             return
+        path = redact_path(path)
         ms = elapsed * 1000
         fields = None
         if self.json_logs:

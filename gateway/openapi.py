@@ -4,7 +4,8 @@ Each service's ``/openapi.json`` is fetched (concurrently, with the gateway's ow
 and re-rooted at its public prefix: ``/api/v1/x`` → ``/api/<service>/x``; other paths
 (``/health``, ``/metrics``) are dropped; operations are tagged ``<service>`` with
 ``operationId`` prefixed ``<service>__``; components (and every ``$ref`` and security
-requirement naming them) are renamed ``<service>__<Name>``.
+requirement naming them) are renamed ``<service>__<Name>``. FastAPI's automatic 422 answers
+are dropped everywhere: nothing behind the gateway answers 422.
 """
 
 from __future__ import annotations
@@ -62,6 +63,23 @@ def rebase(doc: dict[str, Any], service: str, prefix: str) -> tuple[dict[str, An
     return paths, components
 
 
+_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def strip_validation_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` without FastAPI's automatic 422 answers and their schemas: nothing behind the
+    gateway answers 422 (validation failures are the contracts' 400 envelope)."""
+    for item in (doc.get("paths") or {}).values():
+        for method, operation in item.items():
+            if method in _METHODS and isinstance(operation, dict):
+                (operation.get("responses") or {}).pop("422", None)
+    schemas = (doc.get("components") or {}).get("schemas")
+    if isinstance(schemas, dict):
+        for name in _VALIDATION_SCHEMAS:
+            schemas.pop(name, None)
+    return doc
+
+
 def merge(
     own: dict[str, Any], services: list[tuple[str, str, str, dict[str, Any] | None, str | None]]
 ) -> dict[str, Any]:
@@ -84,7 +102,7 @@ def merge(
         if doc is None:
             x_services[name] = {"status": "unavailable", "error": error, "openapi": url}
             continue
-        service_paths, service_components = rebase(doc, name, prefix)
+        service_paths, service_components = rebase(strip_validation_errors(doc), name, prefix)
         paths.update(service_paths)
         for section, entries in service_components.items():
             components.setdefault(section, {}).update(entries)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -11,8 +9,6 @@ from shared.settings import ServiceSettings
 
 # The seven routed services, in routing-table order (contract §3).
 SERVICES: tuple[str, ...] = ("customer", "sellers", "media", "products", "orders", "admin", "notifications")
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _url(plural: str, singular: str | None, port: int) -> str:
@@ -37,7 +33,7 @@ class GatewaySettings(ServiceSettings):
     ADMIN_SERVICE_URL: str = _url("ADMIN_SERVICE_URL", None, 3006)
     NOTIFICATIONS_SERVICE_URL: str = _url("NOTIFICATIONS_SERVICE_URL", "NOTIFICATION_SERVICE_URL", 3007)
 
-    TRUSTED_PROXIES: str = ""
+    TRUSTED_PROXIES: str = ""  # the gateway faces the internet: it trusts no proxy unless told
     PROXY_TIMEOUT_MS: int = 30_000
     MEDIA_TIMEOUT_MS: int = 10_000
     HEALTH_TIMEOUT_MS: int = 3_000
@@ -46,16 +42,6 @@ class GatewaySettings(ServiceSettings):
     GATEWAY_FORWARD_SERVICE_KEY: bool = False
     GZIP_MIN_BYTES: int = 1024
     PROXY_MAX_CONNECTIONS: int = 100
-
-    @property
-    def trusted_networks(self) -> tuple[IPNetwork, ...]:
-        """``TRUSTED_PROXIES`` parsed (IPs or CIDRs, comma-separated)."""
-        nets = []
-        for item in self.TRUSTED_PROXIES.split(","):
-            item = item.strip()
-            if item:
-                nets.append(ipaddress.ip_network(item, strict=False))
-        return tuple(nets)
 
     def service_urls(self) -> dict[str, str]:
         """Base URL of each routed service, in routing-table order, without a trailing slash."""

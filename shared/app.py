@@ -33,13 +33,44 @@ from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope, install_error_ha
 from shared.settings import ServiceSettings
 from shared.timeutil import now_iso
 
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+# Security headers, the one list: every answer of a service and of the gateway carries the
+# common ones; a service adds its same-site CORP, the gateway (internet-facing, helmet-like,
+# gateway contract §7.5) its own extras plus the CSP and, over HTTPS, HSTS.
+_COMMON_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-xss-protection", b"0"),
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    *_COMMON_SECURITY_HEADERS,
     (b"cross-origin-resource-policy", b"same-site"),
 )
+GATEWAY_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    *_COMMON_SECURITY_HEADERS,
+    (b"x-dns-prefetch-control", b"off"),
+    (b"x-download-options", b"noopen"),
+    (b"x-permitted-cross-domain-policies", b"none"),
+)
+CSP = (
+    "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';"
+    "frame-ancestors 'none';img-src 'self' data:;object-src 'none';script-src 'self';"
+    "script-src-attr 'none';style-src 'self' https: 'unsafe-inline'"
+)
+HSTS = (b"strict-transport-security", b"max-age=15552000; includeSubDomains")
+
+# One-time secrets that travel in URL paths (``/verify-email/<token>``, ``/reset-password/<token>``):
+# the segment after these names never reaches a log line.
+_SECRET_PATH = re.compile(r"(/(?:verify-email|reset-password|confirm-email|password-reset)/)[^/]+")
+REDACTED = "[redacted]"
+
+
+def redact_path(path: str) -> str:
+    """``path`` with the secret segment of token links replaced by ``[redacted]``."""
+    if "/verify-email/" not in path and "reset/" not in path and "password/" not in path and "-email/" not in path:
+        return path
+    return _SECRET_PATH.sub(r"\1" + REDACTED, path)
+
 
 DOCS_ASSETS_URL = "/docs/assets"
 """Where every app serves Swagger UI's script, styles and icon (from fastapi-offline)."""
@@ -229,17 +260,18 @@ class RequestMiddleware:
             self.metrics.requests.labels(method, route_path, str(status)).inc()
             self.metrics.latency.labels(method, route_path).observe(elapsed)
             if route_path not in ("/health", "/metrics"):
+                logged_path = redact_path(scope["path"])
                 self.log.info(
                     "%s %s %s %.1fms rid=%s",
                     method,
-                    scope["path"],
+                    logged_path,
                     status,
                     elapsed * 1000,
                     request_id,
                     extra={
                         "fields": {
                             "method": method,
-                            "path": scope["path"],
+                            "path": logged_path,
                             "status": status,
                             "durationMs": round(elapsed * 1000, 1),
                             "requestId": request_id,

@@ -1,13 +1,13 @@
 """Fixed-window rate limiting per client IP, in memory or in Redis (``REDIS_URL``).
 
-Built on the ``limits`` library. The client IP is the entry ``TRUST_PROXY_HOPS`` from the
-right of ``X-Forwarded-For`` (so a client cannot forge its way out by prepending entries),
-else the socket peer.
+Built on the ``limits`` library. The client IP comes from :mod:`shared.forwarding`, the
+resolver the gateway uses too: ``X-Forwarded-For`` is read only when the socket peer is one of
+``TRUSTED_PROXIES`` (default loopback, where the gateway runs), so a caller reaching a
+service's port directly cannot rotate the header to escape its limit.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -17,23 +17,20 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
+from shared.forwarding import ClientResolver
 from shared.responses import TooManyRequests
 from shared.settings import ServiceSettings
 
 
-def client_ip(request_headers: dict[str, str] | object, peer: str | None, trust_proxy_hops: int) -> str:
-    """The client address: ``X-Forwarded-For`` read ``trust_proxy_hops`` entries from the
-    right (malformed entries ignored), falling back to the socket peer."""
-    forwarded = request_headers.get("x-forwarded-for") if hasattr(request_headers, "get") else None
-    if forwarded and trust_proxy_hops > 0:
-        hops = [h.strip() for h in forwarded.split(",")]
-        if len(hops) >= trust_proxy_hops:
-            candidate = hops[-trust_proxy_hops]
-            try:
-                return str(ipaddress.ip_address(candidate))
-            except ValueError:
-                pass
-    return peer or "unknown"
+def client_ip(request: Request) -> str:
+    """The client address of ``request`` under its app's ``TRUSTED_PROXIES``."""
+    state = request.app.state
+    resolver: ClientResolver | None = getattr(state, "client_resolver", None)
+    if resolver is None:
+        settings: ServiceSettings = state.settings
+        resolver = state.client_resolver = ClientResolver(settings.trusted_networks)
+    peer = request.client.host if request.client else None
+    return resolver.client_ip(peer, request.headers.get("x-forwarded-for"))
 
 
 class RateLimiter:
@@ -87,9 +84,7 @@ def rate_limit(
         limiter: RateLimiter = request.app.state.rate_limiter
         if not limiter.enabled:
             return
-        settings: ServiceSettings = request.app.state.settings
-        peer = request.client.host if request.client else None
-        retry_after = await limiter.hit(scope, client_ip(request.headers, peer, settings.TRUST_PROXY_HOPS))
+        retry_after = await limiter.hit(scope, client_ip(request))
         if retry_after is not None:
             raise TooManyRequests(message, headers={"Retry-After": str(retry_after)})
 

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.forwarding import LOOPBACK, IPNetwork, parse_networks
+
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"
 DEV_SERVICE_KEY = "dev-service-key-change-me"
 MIN_SECRET_LENGTH = 32
@@ -74,7 +76,8 @@ class ServiceSettings(BaseSettings):
     CORS_ORIGIN: str = "*"
     RATE_LIMIT_MAX: int = 100
     RATE_LIMIT_WINDOW_MS: int = 900_000
-    TRUST_PROXY_HOPS: int = 1
+    # Peers whose X-Forwarded-For is believed (IPs/CIDRs): the gateway, on loopback.
+    TRUSTED_PROXIES: str = LOOPBACK
     REDIS_URL: str | None = None
     MAX_JSON_BODY_BYTES: int = 10 * 1024 * 1024
 
@@ -110,6 +113,11 @@ class ServiceSettings(BaseSettings):
     def outgoing_service_key(self) -> str:
         """The key this service sends: the first one listed."""
         return self.service_keys[0]
+
+    @property
+    def trusted_networks(self) -> tuple[IPNetwork, ...]:
+        """``TRUSTED_PROXIES`` parsed (IPs or CIDRs, comma-separated)."""
+        return parse_networks(self.TRUSTED_PROXIES)
 
     @property
     def cors_origins(self) -> list[str]:

@@ -168,10 +168,11 @@ def dead_url() -> str:
 @pytest.fixture
 async def start_gateway() -> AsyncIterator[Callable[..., Awaitable[Gateway]]]:
     """``gw = await start_gateway(CUSTOMER_SERVICE_URL=..., RATE_LIMIT_MAX=3)``: a real gateway
-    server; services not given point at a closed port."""
+    server; services not given point at a closed port. ``http="h11"`` picks uvicorn's other
+    HTTP parser (httptools by default, as in production)."""
     started: list[Gateway] = []
 
-    async def start(**overrides: Any) -> Gateway:
+    async def start(*, http: str = "httptools", **overrides: Any) -> Gateway:
         values: dict[str, Any] = {f"{name.upper()}_SERVICE_URL": dead_url() for name in SERVICES}
         values.update({"ENV": "test", "RATE_LIMIT_MAX": 100_000, "LOG_LEVEL": "warning"})
         values.update(overrides)
@@ -182,7 +183,7 @@ async def start_gateway() -> AsyncIterator[Callable[..., Awaitable[Gateway]]]:
             app,
             host="127.0.0.1",
             port=port,
-            http="httptools",
+            http=http,
             lifespan="on",
             log_level="warning",
             access_log=False,

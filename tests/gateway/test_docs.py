@@ -176,3 +176,61 @@ def test_rebase_drops_non_api_paths_and_renames_everything():
     assert set(components["securitySchemes"]) == {"orders__Key"}
     merged = merge({"paths": {}}, [("orders", "/api/orders", "u", doc, None)])
     assert merged["x-services"] == {"orders": {"status": "ok", "openapi": "u"}}
+
+
+def _operations(doc: dict) -> list[tuple[str, str, dict]]:
+    methods = {"get", "put", "post", "delete", "patch", "head", "options"}
+    return [(m, p, op) for p, item in doc["paths"].items() for m, op in item.items() if m in methods]
+
+
+async def test_own_endpoints_document_their_answers_and_no_422(start_gateway, services):
+    gw = await start_gateway(CUSTOMER_SERVICE_URL=services["customer"])
+    async with gw.client() as client:
+        doc = (await client.get("/docs/openapi.json")).json()
+    own = [(m, p, op) for m, p, op in _operations(doc) if op["tags"] == ["gateway"]]
+    assert {p for _, p, _ in own} == {
+        "/health",
+        "/api/status",
+        "/api/docs",
+        "/docs",
+        "/docs/openapi.json",
+        "/metrics",
+        "/media/{media_id}",
+        "/thumb/{media_id}",
+    }
+    for method, path, operation in own:
+        success = operation["responses"]["200"]
+        content = success["content"]
+        assert content, (method, path)
+        for media in content.values():
+            assert media.get("schema"), (method, path)
+        if path != "/health":  # the one route the rate limiter never counts
+            assert operation["responses"]["429"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorEnvelope"
+            }
+        assert "429" not in operation["responses"] or path != "/health"
+    schemas = doc["components"]["schemas"]
+    assert paths_ref(doc, "/health") == "#/components/schemas/HealthPublic"
+    assert set(schemas["StatusPublic"]["properties"]) == {"success", "gateway", "timestamp", "services"}
+    assert paths_ref(doc, "/api/docs") == "#/components/schemas/DocsDirectory"
+    media_404 = doc["paths"]["/media/{media_id}"]["get"]["responses"]["404"]
+    assert media_404["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/MediaError"}
+    # no 422 anywhere: not on the gateway's routes, not on a service's (the customer stand-in's
+    # FastAPI document has them), and no validation-error schema left behind
+    assert not any("422" in op["responses"] for _, _, op in _operations(doc))
+    assert not any(name.endswith("ValidationError") for name in schemas)
+
+
+def paths_ref(doc: dict, path: str) -> str:
+    return doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+
+
+async def test_status_page_is_served_by_the_gateway(start_gateway):
+    gw = await start_gateway()
+    async with gw.client() as client:
+        page = await client.get("/status")
+        script = await client.get("/status.js")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="/status.js"></script>' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert script.status_code == 200 and "/api/status" in script.text

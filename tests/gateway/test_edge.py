@@ -348,3 +348,34 @@ async def test_metrics(start_gateway, upstream):
     assert 'gateway_circuit_state{service="customer"} 0.0' in text
     assert "gateway_rate_limited_total 1.0" in text
     assert "http_requests_total" in text
+
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.dmVyaWZ5LW1l.c2lnbmVkLXNlY3JldA"
+
+
+async def test_token_paths_are_redacted_in_the_logs(start_gateway, upstream, caplog):
+    """Email-verification and reset tokens travel in URL paths: the gateway's access log and
+    its upstream-failure warning show ``[redacted]`` instead (issue 11 item 8)."""
+    up = await upstream()
+    gw = await start_gateway(CUSTOMER_SERVICE_URL=up.url, LOG_FORMAT="json")
+    logger = logging.getLogger("gateway")
+    attach = caplog.handler not in logging.getLogger().handlers  # configure_logging may have replaced it
+    if attach:
+        logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="gateway"):
+            async with gw.client() as client:
+                verified = await client.get(f"/api/customer/customers/verify-email/{TOKEN}")
+                reset = await client.post(f"/api/sellers/sellers/reset-password/{TOKEN}", json={})
+    finally:
+        if attach:
+            logger.removeHandler(caplog.handler)
+    assert verified.status_code == 200 and up.last.raw_path == f"/api/v1/customers/verify-email/{TOKEN}"
+    assert reset.status_code == 503  # sellers is down: the proxy's warning names the path too
+    gateway_records = [r for r in caplog.records if r.name.startswith("gateway")]
+    lines = [r.getMessage() for r in gateway_records]
+    assert any(line.startswith("GET /api/customer/customers/verify-email/[redacted] -> customer 200") for line in lines)
+    assert any(line.startswith("POST /api/sellers/sellers/reset-password/[redacted] -> sellers") for line in lines)
+    assert any("reset-password/[redacted] -> sellers failed" in line for line in lines)
+    assert not any(TOKEN in line for line in lines)
+    assert not any(TOKEN in str(getattr(r, "fields", "")) for r in gateway_records)

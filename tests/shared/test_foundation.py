@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field, ValidationError
 from shared.app import create_service_app
 from shared.auth import ServiceKey, any_of, check_service_key, decode_token, issue_token, require_role
 from shared.clients import ServiceClient, ServiceClients, UpstreamStatus
+from shared.forwarding import LOOPBACK, ClientResolver, parse_networks
 from shared.passwords import hash_password, too_long, verify_dummy, verify_password
-from shared.ratelimit import RateLimiter, client_ip
+from shared.ratelimit import RateLimiter
 from shared.responses import (
     BadGateway,
     Forbidden,
@@ -273,11 +274,18 @@ async def test_rate_limiter_windows():
 
 
 def test_client_ip_resists_forged_forwarded_for():
-    headers = {"x-forwarded-for": "6.6.6.6, 203.0.113.7"}
-    assert client_ip(headers, "10.0.0.1", 1) == "203.0.113.7"
-    assert client_ip({"x-forwarded-for": "garbage"}, "10.0.0.1", 1) == "10.0.0.1"
-    assert client_ip({}, "10.0.0.1", 1) == "10.0.0.1"
-    assert client_ip(headers, "10.0.0.1", 0) == "10.0.0.1"
+    """One resolver (``shared.forwarding``) for the gateway and the services: the header is
+    read only from a trusted peer, walked from the right past trusted hops."""
+    loopback = ClientResolver(parse_networks(LOOPBACK))
+    chain = "6.6.6.6, 203.0.113.7"
+    assert loopback.client_ip("127.0.0.1", chain) == "203.0.113.7"
+    assert loopback.client_ip("::ffff:127.0.0.1", chain) == "203.0.113.7"
+    assert loopback.client_ip("10.0.0.1", chain) == "10.0.0.1"  # an untrusted peer's header is ignored
+    assert loopback.client_ip("127.0.0.1", "garbage") == "127.0.0.1"
+    assert loopback.client_ip("127.0.0.1", None) == "127.0.0.1"
+    assert loopback.client_ip(None, chain) == "unknown"
+    assert ClientResolver(()).client_ip("127.0.0.1", chain) == "127.0.0.1"
+    assert ServiceSettings().trusted_networks == parse_networks("127.0.0.0/8,::1")
 
 
 def test_pagination_and_money():
