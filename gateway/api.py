@@ -27,6 +27,7 @@ from gateway.schemas import (
     errors,
 )
 from gateway.settings import SERVICES
+from shared.app import DOCS_ASSETS_URL
 from shared.timeutil import now_iso
 
 VERSION = "1.0.0"
@@ -173,7 +174,14 @@ async def api_docs(request: Request) -> JSONResponse:
 
 
 def swagger_page() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/docs/openapi.json", title=SWAGGER_TITLE)
+    # Swagger UI's assets are served by the gateway itself (fastapi-offline's copy), not a CDN.
+    return get_swagger_ui_html(
+        openapi_url="/docs/openapi.json",
+        title=SWAGGER_TITLE,
+        swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+    )
 
 
 @router.get("/docs", response_class=HTMLResponse, responses={200: {"description": "Swagger UI"}, **COMMON_JSON})

@@ -21,6 +21,7 @@ import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import api, status_page
@@ -30,7 +31,7 @@ from gateway.forwarding import ClientResolver
 from gateway.proxy import Proxy, Upstream, new_session
 from gateway.ratelimit import GatewayRateLimiter
 from gateway.settings import SERVICES, GatewaySettings
-from shared.app import HttpMetrics, configure_logging, tidy_openapi
+from shared.app import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, HttpMetrics, configure_logging, tidy_openapi
 from shared.responses import error_response, install_error_handlers
 from shared.timeutil import now_iso
 
@@ -89,11 +90,10 @@ def _docs_csp() -> str:
         "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
         for script in re.findall(r"<script>(.*?)</script>", html, flags=re.S)
     )
-    cdn = "https://cdn.jsdelivr.net"
     return (
-        f"default-src 'self';base-uri 'self';connect-src 'self';font-src 'self' https: data:;form-action 'self';"
-        f"frame-ancestors 'none';img-src 'self' data: https://fastapi.tiangolo.com;object-src 'none';"
-        f"script-src 'self' {cdn} {hashes};script-src-attr 'none';style-src 'self' {cdn} 'unsafe-inline'"
+        f"default-src 'self';base-uri 'self';connect-src 'self';font-src 'self' data:;form-action 'self';"
+        f"frame-ancestors 'none';img-src 'self' data:;object-src 'none';"
+        f"script-src 'self' {hashes};script-src-attr 'none';style-src 'self' 'unsafe-inline'"
     )
 
 
@@ -173,6 +173,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, internal_error)
     app.include_router(api.router)
     app.include_router(status_page.router)
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
 
     limiter = GatewayRateLimiter(
         max_hits=settings.RATE_LIMIT_MAX,

@@ -20,6 +20,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -74,6 +75,8 @@ def redact_path(path: str) -> str:
 
 DOCS_ASSETS_URL = "/docs/assets"
 """Where every app serves Swagger UI's script, styles and icon (from fastapi-offline)."""
+DOCS_ASSETS_DIR = str(Path(fastapi_offline.__file__).resolve().parent / "static")
+"""The folder of those assets, inside the installed fastapi-offline package."""
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[bool | Mapping[str, Any]]]
