@@ -326,65 +326,88 @@ def _valid_host(value: str) -> bool:
         return bool(_HOSTNAME.fullmatch(value))
 
 
-def parse_smtp(body: Mapping[str, Any]) -> SmtpInput:
-    """POST /smtp (and the ``SMTP_*`` environment): 400 ``Invalid SMTP settings`` with field errors."""
-    errors = Errors()
-    host = body.get("host")
+def _smtp_host(errors: Errors, host: Any) -> str | None:
     if _blank(host):
         errors.add("host", "Host is required")
     elif not isinstance(host, str) or not _valid_host(host):
         errors.add("host", "Host must be a hostname or IP address, without scheme or spaces")
+    else:
+        return host.strip("[]") if ":" in host else host
+    return None
 
-    port: Any = body.get("port")
+
+def _smtp_port(errors: Errors, port: Any) -> int | None:
     if port is None:
-        port = 587
-    elif isinstance(port, str) and _DIGITS.fullmatch(port.strip()):
+        return 587
+    if isinstance(port, str) and _DIGITS.fullmatch(port.strip()):
         port = int(port.strip())
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         errors.add("port", "Port must be an integer between 1 and 65535")
+        return None
+    return port
 
-    username = body.get("username")
+
+def _smtp_username(errors: Errors, username: Any) -> str:
     if username is None:
-        username = ""
-    elif not isinstance(username, str) or len(username) > MAX_NAME_CHARS or _CONTROL.search(username):
+        return ""
+    if not isinstance(username, str) or len(username) > MAX_NAME_CHARS or _CONTROL.search(username):
         errors.add("username", f"Username must be a string of at most {MAX_NAME_CHARS} characters")
+        return ""
+    return username
 
+
+def _smtp_encryption(errors: Errors, encryption: Any) -> str:
+    if encryption is None:
+        return "tls"
+    if not isinstance(encryption, str) or encryption not in ENCRYPTIONS:
+        errors.add("encryption", "Encryption must be one of tls, ssl, none")
+        return "tls"
+    return encryption
+
+
+def _smtp_from_email(errors: Errors, from_email: Any) -> str | None:
+    if _blank(from_email):
+        errors.add("from_email", "From email is required")
+        return None
+    normalized = email_or_none(from_email.strip()) if isinstance(from_email, str) else None
+    if normalized is None:
+        errors.add("from_email", "Invalid email address")
+    return normalized
+
+
+def _smtp_from_name(errors: Errors, from_name: Any) -> str:
+    if from_name is None:
+        return "System"
+    if not isinstance(from_name, str):
+        errors.add("from_name", "From name must be a string")
+        return "System"
+    from_name = strip_controls(from_name).strip() or "System"
+    if len(from_name) > MAX_NAME_CHARS:
+        errors.add("from_name", f"From name must be at most {MAX_NAME_CHARS} characters")
+    return from_name
+
+
+def parse_smtp(body: Mapping[str, Any]) -> SmtpInput:
+    """POST /smtp (and the ``SMTP_*`` environment): 400 ``Invalid SMTP settings`` with field errors."""
+    errors = Errors()
+    host = _smtp_host(errors, body.get("host"))
+    port = _smtp_port(errors, body.get("port"))
+    username = _smtp_username(errors, body.get("username"))
     password = body.get("password")
     if password is not None and not isinstance(password, str):
         errors.add("password", "Password must be a string")
-
-    encryption = body.get("encryption")
-    if encryption is None:
-        encryption = "tls"
-    elif not isinstance(encryption, str) or encryption not in ENCRYPTIONS:
-        errors.add("encryption", "Encryption must be one of tls, ssl, none")
-
-    from_email = body.get("from_email")
-    normalized: str | None = None
-    if _blank(from_email):
-        errors.add("from_email", "From email is required")
-    elif not isinstance(from_email, str) or (normalized := email_or_none(from_email.strip())) is None:
-        errors.add("from_email", "Invalid email address")
-
-    from_name = body.get("from_name")
-    if from_name is None:
-        from_name = "System"
-    elif not isinstance(from_name, str):
-        errors.add("from_name", "From name must be a string")
-    else:
-        from_name = strip_controls(from_name).strip() or "System"
-        if len(from_name) > MAX_NAME_CHARS:
-            errors.add("from_name", f"From name must be at most {MAX_NAME_CHARS} characters")
-
+    encryption = _smtp_encryption(errors, body.get("encryption"))
+    from_email = _smtp_from_email(errors, body.get("from_email"))
+    from_name = _smtp_from_name(errors, body.get("from_name"))
     errors.raise_if_any("Invalid SMTP settings")
-    assert isinstance(host, str) and normalized is not None
+    assert host is not None and port is not None and from_email is not None
     return SmtpInput(
-        host=host.strip("[]") if ":" in host else host,
+        host=host,
         port=port,
         username=username,
         password=password,
         encryption=encryption,
-        from_email=normalized,
+        from_email=from_email,
         from_name=from_name,
     )
 
