@@ -24,7 +24,15 @@ from typing import Any, Literal
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, meta
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from notifications.sandbox import DEFAULT_SECONDS, Budget, BudgetedSandbox, BudgetExceeded, enforce, finalize_checked
+from notifications.sandbox import (
+    DEFAULT_SECONDS,
+    DEFAULT_STEPS,
+    Budget,
+    BudgetedSandbox,
+    BudgetExceeded,
+    enforce,
+    finalize_checked,
+)
 
 Kind = Literal["subject", "body_html", "body_text"]
 SOURCES: tuple[Kind, ...] = ("subject", "body_html", "body_text")
@@ -179,11 +187,14 @@ class Renderer:
     template renders and a hostile one stops itself within about ``seconds``.
     """
 
-    def __init__(self, *, seconds: float = DEFAULT_SECONDS, threads: int = RENDER_THREADS) -> None:
+    def __init__(
+        self, *, seconds: float = DEFAULT_SECONDS, steps: int = DEFAULT_STEPS, threads: int = RENDER_THREADS
+    ) -> None:
         self._html = _make_env(autoescape=True)
         self._plain = _make_env(autoescape=False)
         self._globals = frozenset(self._html.globals)
         self.seconds = seconds
+        self.steps = steps
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="render")
         self.compile = lru_cache(maxsize=512)(self._compile)
         self._undeclared = lru_cache(maxsize=512)(self._find_undeclared)
@@ -246,7 +257,7 @@ class Renderer:
             problem = self.check_syntax(kind, source)
             if problem is None:
                 try:
-                    with enforce(Budget(seconds=self.seconds)):
+                    with enforce(Budget(seconds=self.seconds, steps=self.steps)):
                         self._render_one(kind, source, context)
                 except (TooExpensive, BudgetExceeded) as exc:
                     problem = f"Template exceeds the rendering budget: {exc}"
@@ -277,7 +288,7 @@ class Renderer:
         out: dict[Kind, str | None] = {}
         try:
             missing = sorted(self.referenced(sources) - set(context))
-            with enforce(Budget(seconds=self.seconds)):
+            with enforce(Budget(seconds=self.seconds, steps=self.steps)):
                 for kind in SOURCES:
                     source = sources.get(kind)
                     out[kind] = self._render_one(kind, source, context) if source else (
