@@ -10,6 +10,12 @@ time limit is reached, while one more task polls ``/health`` every 20 ms.
     python bench/notifications.py                       # SMTP, 20 senders, 2000 messages / 60 s max
     python bench/notifications.py --transport file      # no SMTP row: .eml files in the outbox
     python bench/notifications.py --senders 50 --messages 5000
+    python bench/notifications.py --hostile             # refusal time of hostile templates, /health meanwhile
+    python bench/notifications.py --hostile --code /tmp/old --width 80000000 --range 3000   # older code
+
+``--hostile`` (issue 11): times ``POST /templates`` with ``{{ 'x'|center(WIDTH) }}`` and with two
+nested ``range(RANGE)`` loops, then sends templates that take those sizes from ``data``
+(``--rounds`` times each, one after the other) while ``/health`` is polled every 20 ms.
 
 Not a test: prints figures, asserts nothing about speed. Bounded in count and time.
 """
@@ -130,6 +136,61 @@ async def drive(base: str, *, senders: int, messages: int, seconds: float) -> di
     return {"elapsed": elapsed, "statuses": statuses, "send": send_latencies, "health": health_latencies}
 
 
+async def drive_hostile(base: str, *, width: int, size: int, rounds: int) -> None:
+    """Refusal times of hostile templates and /health latency while they are sent."""
+    ms = 1000.0
+    async with aiohttp.ClientSession(headers={"X-Service-Key": SERVICE_KEY}) as session:
+
+        async def timed(method: str, path: str, body: dict) -> tuple[int, float]:
+            started = time.perf_counter()
+            async with session.request(method, f"{base}{path}", json=body,
+                                       timeout=aiohttp.ClientTimeout(total=120)) as response:
+                await response.read()
+                return response.status, time.perf_counter() - started
+
+        center = f"{{{{ 'x'|center({width}) }}}}"
+        nested = f"{{% for a in range({size}) %}}{{% for b in range({size}) %}}{{% endfor %}}{{% endfor %}}"
+        for label, source in (("center", center), ("nested ranges", nested)):
+            status, seconds = await timed("POST", "/api/v1/templates",
+                                          {"name": "H", "code": "h_const", "subject": "s", "body_text": source})
+            print(f"POST /templates {label}: status {status} in {seconds * ms:.0f} ms")
+            if status == 201:
+                async with session.get(f"{base}/api/v1/templates") as response:
+                    for row in (await response.json())["data"]:
+                        if row["code"] == "h_const":
+                            await session.delete(f"{base}/api/v1/templates/{row['id']}")
+        for code, source in (("h_center", "{{ 'x'|center(n) }}"),
+                             ("h_nested", "{% for a in range(n) %}{% for b in range(n) %}{% endfor %}{% endfor %}")):
+            await timed("POST", "/api/v1/templates", {"name": "H", "code": code, "subject": "s", "body_text": source})
+
+        health: list[float] = []
+        done = asyncio.Event()
+
+        async def poll() -> None:
+            while not done.is_set():
+                started = time.perf_counter()
+                async with session.get(f"{base}/health") as response:
+                    await response.read()
+                health.append(time.perf_counter() - started)
+                await asyncio.sleep(0.02)
+
+        poller = asyncio.create_task(poll())
+        await asyncio.sleep(0.2)
+        for code, n in (("h_center", width), ("h_nested", size)):
+            times, statuses = [], set()
+            for _ in range(rounds):
+                status, seconds = await timed("POST", "/api/v1/send",
+                                              {"template": code, "recipient_email": "a@example.com", "data": {"n": n}})
+                times.append(seconds)
+                statuses.add(status)
+            print(f"POST /send {code} (n={n}) x{rounds}: statuses {sorted(statuses)}, ms p50 "
+                  f"{percentile(times, 50) * ms:.0f} max {max(times) * ms:.0f}")
+        done.set()
+        await poller
+    print(f"/health during the hostile sends: {len(health)} probes, ms p50 {percentile(health, 50) * ms:.1f}  "
+          f"p99 {percentile(health, 99) * ms:.1f}  max {max(health) * ms:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--senders", type=int, default=20)
@@ -137,7 +198,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="time limit of the send phase")
     parser.add_argument("--transport", choices=("smtp", "file"), default="smtp")
     parser.add_argument("--log-level", default="info", help="the service's LOG_LEVEL (info logs every request)")
+    parser.add_argument("--hostile", action="store_true", help="measure hostile-template refusals instead")
+    parser.add_argument("--width", type=int, default=800_000_000, help="--hostile: the center() width")
+    parser.add_argument("--range", type=int, default=10_000, dest="size", help="--hostile: each range() size")
+    parser.add_argument("--rounds", type=int, default=5, help="--hostile: sends of each hostile template")
+    parser.add_argument("--code", type=Path, default=REPO, help="the checkout whose service is started")
     args = parser.parse_args()
+    if args.hostile:
+        args.transport = "file"
 
     smtp_port, port = free_port(), free_port()
     ctx = multiprocessing.get_context("spawn")
@@ -148,20 +216,24 @@ def main() -> None:
         raise SystemExit("SMTP sink did not start")
 
     with tempfile.TemporaryDirectory(prefix="bench-notifications-") as tmp:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "PORT": str(port), "HOST": "127.0.0.1", "DATA_DIR": tmp,
+        env = {**os.environ, "PYTHONPATH": f"{args.code}{os.pathsep}{REPO}", "PORT": str(port), "HOST": "127.0.0.1",
+               "DATA_DIR": tmp,
                "SERVICE_KEY": SERVICE_KEY, "LOG_LEVEL": args.log_level, "SMTP_LOCAL_HOSTNAME": "bench.local"}
         if args.transport == "smtp":
             env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_ENCRYPTION="none",
                        SMTP_FROM_EMAIL="shop@example.com")
         log_path = Path(tmp) / "service.log"
         with open(log_path, "wb") as log:
-            service = subprocess.Popen([sys.executable, "-m", "notifications"], cwd=REPO, env=env, stdout=log,
+            service = subprocess.Popen([sys.executable, "-m", "notifications"], cwd=args.code, env=env, stdout=log,
                                        stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             async def run() -> dict[str, object]:
                 async with aiohttp.ClientSession() as session:
                     await wait_healthy(session, f"{base}/health", service)
+                if args.hostile:
+                    await drive_hostile(base, width=args.width, size=args.size, rounds=args.rounds)
+                    return {}
                 return await drive(base, senders=args.senders, messages=args.messages, seconds=args.seconds)
 
             result = asyncio.run(run())
@@ -174,6 +246,8 @@ def main() -> None:
             stop.set()
             sink.join(timeout=10)
 
+    if args.hostile:
+        return
     elapsed = float(result["elapsed"])  # type: ignore[arg-type]
     statuses: dict[int, int] = result["statuses"]  # type: ignore[assignment]
     send: list[float] = result["send"]  # type: ignore[assignment]

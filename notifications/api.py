@@ -1,115 +1,121 @@
-"""Routes only: authenticate, parse, call the :class:`~notifications.domain.Notifier`, wrap the result."""
+"""Routes only: parse (typed bodies and queries), call the :class:`~notifications.domain.Notifier`,
+pick the message, wrap the result."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
-from notifications.domain import Notifier, send_answer
-from notifications.repository import HistoryFilter
+from notifications.deps import HistoryQuery, IdPath, NotifierDep, Paging, existing_id, require_service_key
+from notifications.domain import send_answer
 from notifications.schemas import (
-    parse_history_query,
-    parse_id,
+    HistoryDetailPublic,
+    HistoryPagePublic,
+    SendBody,
+    SendResultPublic,
+    SmtpBody,
+    SmtpConfigPublic,
+    TemplateCreateBody,
+    TemplatePublic,
+    TemplateUpdateBody,
     parse_idempotency_key,
-    parse_json_object,
-    parse_send,
-    parse_smtp,
-    parse_template_create,
-    parse_template_update,
 )
-from shared.auth import SERVICE_KEY_HEADER, check_service_key
-from shared.responses import NotFound, ok
+from shared.responses import AUTH_ERRORS, Envelope, MessageEnvelope, error_responses, ok
 
-SERVICE_KEY_MESSAGE = "Invalid or missing service key"
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_service_key)])
 
-
-async def _require_service_key(request: Request) -> None:
-    check_service_key(
-        request.app.state.settings,
-        request.headers.get(SERVICE_KEY_HEADER),
-        missing_message=SERVICE_KEY_MESSAGE,
-        invalid_message=SERVICE_KEY_MESSAGE,
-    )
+_QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"model": Envelope[SendResultPublic], "description": "Email queued for retry"}
+}
 
 
-async def _notifier(request: Request) -> Notifier:
-    return request.app.state.notifier
-
-
-NotifierDep = Annotated[Notifier, Depends(_notifier)]
-
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(_require_service_key)])
-
-
-def _id_or_404(raw: str, not_found: str) -> int:
-    number = parse_id(raw)
-    if number is None:
-        raise NotFound(not_found)
-    return number
-
-
-@router.post("/send")
-async def send(request: Request, notifier: NotifierDep) -> JSONResponse:
-    body = parse_json_object(await request.body())
-    send_request = parse_send(body)
-    key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
-    row = await notifier.send(send_request, idempotency_key=key)
+@router.post(
+    "/send",
+    response_model=Envelope[SendResultPublic],
+    responses={**_QUEUED, **error_responses(*AUTH_ERRORS, 404, 502)},
+)
+async def send(
+    body: SendBody,
+    notifier: NotifierDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    key = parse_idempotency_key(idempotency_key)
+    row = await notifier.send(request=body.to_request(), idempotency_key=key)
     if row["status"] == "sent":
         return ok(send_answer(row), "Email sent successfully")
     return ok(send_answer(row), "Email queued for retry", status_code=202)
 
 
-@router.get("/templates")
+@router.get("/templates", response_model=Envelope[list[TemplatePublic]], responses=error_responses(*AUTH_ERRORS))
 async def list_templates(notifier: NotifierDep) -> JSONResponse:
     return ok(await notifier.list_templates(), "Templates retrieved successfully")
 
 
-@router.post("/templates")
-async def create_template(request: Request, notifier: NotifierDep) -> JSONResponse:
-    data = parse_template_create(parse_json_object(await request.body()), notifier.renderer.check_syntax)
-    return ok(await notifier.create_template(data), "Template created successfully", status_code=201)
+@router.post(
+    "/templates",
+    status_code=201,
+    response_model=Envelope[TemplatePublic],
+    responses=error_responses(*AUTH_ERRORS, 409),
+)
+async def create_template(body: TemplateCreateBody, notifier: NotifierDep) -> JSONResponse:
+    created = await notifier.create_template(data=body.to_input())
+    return ok(created, "Template created successfully", status_code=201)
 
 
-@router.get("/templates/{template_id}")
-async def get_template(template_id: str, notifier: NotifierDep) -> JSONResponse:
-    found = await notifier.get_template(_id_or_404(template_id, "Template not found"))
+@router.get(
+    "/templates/{template_id}",
+    response_model=Envelope[TemplatePublic],
+    responses=error_responses(*AUTH_ERRORS, 404),
+)
+async def get_template(template_id: IdPath, notifier: NotifierDep) -> JSONResponse:
+    found = await notifier.get_template(template_id=existing_id(template_id, "Template not found"))
     return ok(found, "Template retrieved successfully")
 
 
-@router.put("/templates/{template_id}")
-async def update_template(template_id: str, request: Request, notifier: NotifierDep) -> JSONResponse:
-    number = _id_or_404(template_id, "Template not found")
-    changes = parse_template_update(parse_json_object(await request.body()), notifier.renderer.check_syntax)
-    return ok(await notifier.update_template(number, changes), "Template updated successfully")
+@router.put(
+    "/templates/{template_id}",
+    response_model=Envelope[TemplatePublic],
+    responses=error_responses(*AUTH_ERRORS, 404),
+)
+async def update_template(template_id: IdPath, body: TemplateUpdateBody, notifier: NotifierDep) -> JSONResponse:
+    number = existing_id(template_id, "Template not found")
+    updated = await notifier.update_template(template_id=number, changes=body.changes())
+    return ok(updated, "Template updated successfully")
 
 
-@router.delete("/templates/{template_id}")
-async def delete_template(template_id: str, notifier: NotifierDep) -> JSONResponse:
-    await notifier.delete_template(_id_or_404(template_id, "Template not found"))
+@router.delete(
+    "/templates/{template_id}",
+    response_model=MessageEnvelope,
+    responses=error_responses(*AUTH_ERRORS, 404),
+)
+async def delete_template(template_id: IdPath, notifier: NotifierDep) -> JSONResponse:
+    await notifier.delete_template(template_id=existing_id(template_id, "Template not found"))
     return JSONResponse({"success": True, "message": "Template deleted successfully"})
 
 
-@router.get("/smtp")
+@router.get("/smtp", response_model=Envelope[SmtpConfigPublic], responses=error_responses(*AUTH_ERRORS, 404))
 async def get_smtp(notifier: NotifierDep) -> JSONResponse:
     return ok(await notifier.get_smtp(), "SMTP config retrieved")
 
 
-@router.post("/smtp")
-async def save_smtp(request: Request, notifier: NotifierDep) -> JSONResponse:
-    data = parse_smtp(parse_json_object(await request.body()))
-    return ok(await notifier.save_smtp(data), "SMTP configuration updated successfully")
+@router.post("/smtp", response_model=Envelope[SmtpConfigPublic], responses=error_responses(*AUTH_ERRORS))
+async def save_smtp(body: SmtpBody, notifier: NotifierDep) -> JSONResponse:
+    return ok(await notifier.save_smtp(data=body.to_input()), "SMTP configuration updated successfully")
 
 
-@router.get("/history")
-async def list_history(request: Request, notifier: NotifierDep) -> JSONResponse:
-    query = parse_history_query(request.query_params)
-    where = HistoryFilter(status=query.status, template_code=query.template_code, recipient_email=query.recipient_email)
-    return ok(await notifier.list_history(where, page=query.page, limit=query.limit), "Email history retrieved")
+@router.get("/history", response_model=Envelope[HistoryPagePublic], responses=error_responses(*AUTH_ERRORS))
+async def list_history(where: HistoryQuery, paging: Paging, notifier: NotifierDep) -> JSONResponse:
+    found = await notifier.list_history(where=where, page=paging.page, limit=paging.limit)
+    return ok(found, "Email history retrieved")
 
 
-@router.get("/history/{history_id}")
-async def get_history(history_id: str, notifier: NotifierDep) -> JSONResponse:
-    found = await notifier.get_history(_id_or_404(history_id, "History record not found"))
+@router.get(
+    "/history/{history_id}",
+    response_model=Envelope[HistoryDetailPublic],
+    responses=error_responses(*AUTH_ERRORS, 404),
+)
+async def get_history(history_id: IdPath, notifier: NotifierDep) -> JSONResponse:
+    found = await notifier.get_history(history_id=existing_id(history_id, "History record not found"))
     return ok(found, "Email history record retrieved")

@@ -1,99 +1,73 @@
-"""``create_app(settings)``: the notifications app with its database, renderer, worker and routes."""
+"""``create_app``: wires settings, database, renderer, domain, retry worker and routes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
+from collections.abc import Mapping
 
-from fastapi import FastAPI
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
-from notifications import db
 from notifications.api import router
 from notifications.crypto import PasswordBox
+from notifications.db import Database
+from notifications.deps import SERVICE_KEY_MESSAGE
 from notifications.domain import DeliveryMetrics, Notifier
 from notifications.rendering import Renderer
 from notifications.repository import Repository
-from notifications.schemas import parse_smtp
+from notifications.schemas import NOT_AN_OBJECT
 from notifications.settings import NotificationsSettings
+from notifications.smtp_setup import StartupError, apply_smtp_environment, local_hostname
 from notifications.worker import RetryWorker
 from shared.app import create_service_app
-from shared.responses import ValidationFailed
+from shared.auth import SERVICE_KEY_HEADER, check_service_key
+from shared.responses import AppError, error_response, validation_errors
+
+__all__ = ["StartupError", "create_app"]
 
 log = logging.getLogger("notifications")
 
-
-class StartupError(RuntimeError):
-    """The service cannot start with this configuration."""
+_WHOLE_BODY_ERRORS = {"json_invalid", "missing", "model_attributes_type", "dict_type", "model_type"}
 
 
-async def _local_hostname() -> str:
-    """The EHLO name: the machine's FQDN, looked up once (bounded: DNS may be unreachable)."""
-    try:
-        return await asyncio.wait_for(asyncio.to_thread(socket.getfqdn), timeout=2.0)
-    except (TimeoutError, OSError):
-        return socket.gethostname() or "localhost"
-
-
-async def apply_smtp_environment(notifier: Notifier, settings: NotificationsSettings) -> None:
-    """R8: with ``SMTP_HOST`` set and no stored settings, store the ``SMTP_*`` ones; bad values stop the start."""
-    if not settings.SMTP_HOST or await notifier.repo.get_smtp() is not None:
-        return
-    try:
-        data = parse_smtp(
-            {
-                "host": settings.SMTP_HOST,
-                "port": settings.SMTP_PORT,
-                "username": settings.SMTP_USERNAME,
-                "password": settings.SMTP_PASSWORD,
-                "encryption": settings.SMTP_ENCRYPTION,
-                "from_email": settings.SMTP_FROM_EMAIL,
-                "from_name": settings.SMTP_FROM_NAME,
-            }
-        )
-    except ValidationFailed as exc:
-        problems = "; ".join(f"SMTP_{e['field'].upper()}: {e['message']}" for e in exc.errors or [])
-        raise StartupError(f"Invalid SMTP settings in the environment: {problems}") from None
-    await notifier.save_smtp(data, only_if_empty=True)
-    log.info("SMTP settings created from the environment (host %s, port %s)", data.host, data.port)
-
-
-def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
+def create_app(
+    settings: NotificationsSettings | None = None,
+    *,
+    store: Database | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """The notifications app. ``store`` is its SQLite database (default ``DATA_DIR/notifications.db``);
+    ``transports`` is accepted for the common shape and unused: this service calls no other
+    service (its only outgoing connection is SMTP)."""
     settings = settings or NotificationsSettings()
+    database = store or Database(settings.database_path)
+    repo = Repository(database)
+    renderer = Renderer(seconds=settings.NOTIFY_RENDER_TIMEOUT_SECONDS)
 
     async def startup(app: FastAPI) -> None:
-        conn = await db.connect(settings.database_path)
+        applied = await database.open()
+        if applied:
+            log.info("database %s: applied migrations %s", settings.database_path, applied)
         try:
-            applied = await db.migrate(conn)
-            if applied:
-                log.info("database %s: applied migrations %s", settings.database_path, applied)
             settings.outbox_dir.mkdir(parents=True, exist_ok=True)
-            notifier = Notifier(
-                settings=settings,
-                repo=Repository(conn),
-                renderer=Renderer(),
-                box=PasswordBox(settings.NOTIFICATIONS_SECRET),
-                metrics=app.state.delivery_metrics,
-                local_hostname=settings.SMTP_LOCAL_HOSTNAME or await _local_hostname(),
-            )
+            notifier.local_hostname = await local_hostname(settings)
             await apply_smtp_environment(notifier, settings)
             await notifier.refresh_pending_gauge()
         except BaseException:
-            await conn.close()
+            await database.close()
             raise
-        worker = RetryWorker(
-            notifier, interval=settings.NOTIFY_WORKER_INTERVAL_SECONDS, batch=settings.NOTIFY_WORKER_BATCH
-        )
-        app.state.db, app.state.notifier, app.state.worker = conn, notifier, worker
         worker.start()
 
     async def shutdown(app: FastAPI) -> None:
-        await app.state.worker.stop()
-        await app.state.db.close()
+        await worker.stop()
+        renderer.close()
+        await database.close()
 
     async def health() -> dict[str, object]:
         try:
-            pending, has_smtp = await app.state.notifier.repo.health()
+            pending, has_smtp = await repo.health()
         except Exception:
             return {"healthy": False, "database": "disconnected"}
         return {"database": "connected", "transport": "smtp" if has_smtp else "file", "pending": pending}
@@ -106,6 +80,38 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         on_startup=[startup],
         on_shutdown=[shutdown],
     )
-    app.state.delivery_metrics = DeliveryMetrics(app.state.metrics_registry)
-
+    notifier = Notifier(
+        settings=settings,
+        repo=repo,
+        renderer=renderer,
+        box=PasswordBox(settings.NOTIFICATIONS_SECRET),
+        metrics=DeliveryMetrics(app.state.metrics_registry),
+    )
+    worker = RetryWorker(notifier, interval=settings.NOTIFY_WORKER_INTERVAL_SECONDS, batch=settings.NOTIFY_WORKER_BATCH)
+    app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
+    app.state.db, app.state.notifier, app.state.worker = database, notifier, worker
     return app
+
+
+async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """The contract's order is auth, then body: a bad body from a caller without a valid key is
+    still 401/403. A body that is no JSON object at all (malformed, empty, ``null``, an array)
+    answers the contract's ``Body must be a JSON object``; anything else the shared translation."""
+    try:
+        check_service_key(
+            request.app.state.settings,
+            request.headers.get(SERVICE_KEY_HEADER),
+            missing_message=SERVICE_KEY_MESSAGE,
+            invalid_message=SERVICE_KEY_MESSAGE,
+        )
+    except AppError as refused:
+        return error_response(refused.status_code, refused.message)
+    whole_body = any(
+        err.get("type") in _WHOLE_BODY_ERRORS and tuple(err.get("loc", ())) == ("body",)
+        or err.get("type") == "json_invalid"
+        for err in exc.errors()
+    )
+    if whole_body:
+        return error_response(400, "Validation error", errors=[{"field": "body", "message": NOT_AN_OBJECT}])
+    message, errors = validation_errors(exc)
+    return error_response(400, message, errors=errors)

@@ -1,9 +1,16 @@
 """The service's own SQLite database: connection set-up, time format and schema migrations.
 
-One aiosqlite connection per app in autocommit mode. Every write outside the migrations is a
-single statement (upserts and conditional updates), so coroutines sharing the connection
-never see each other's half-done transactions, and two processes on one file stay correct:
-SQLite serializes writers (WAL, ``busy_timeout``).
+One aiosqlite connection per app in autocommit mode for all the app's work, plus a second one
+only for ``/health`` (so the probe never queues behind sends). Every write outside the
+migrations is a single statement (upserts and conditional updates), so coroutines sharing the
+connection never see each other's half-done transactions, and two processes on one file stay
+correct: SQLite serializes writers (WAL, ``busy_timeout``).
+
+Every read runs as one job on the connection's thread (execute, fetch everything, reset), see
+``Repository``: a statement left open between two jobs keeps a read transaction open, and a
+write queued behind it on the same connection must then upgrade that read to a write, which
+SQLite refuses at once ("database is locked", no busy wait) whenever another connection
+committed in between.
 """
 
 from __future__ import annotations
@@ -147,3 +154,40 @@ async def migrate(conn: aiosqlite.Connection) -> list[int]:
             await conn.execute("ROLLBACK")
             raise
     return applied
+
+
+class Database:
+    """The service's database file: ``conn`` for the app's work, ``probe`` for ``/health``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: aiosqlite.Connection | None = None
+        self._probe: aiosqlite.Connection | None = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("the database is not open")
+        return self._conn
+
+    @property
+    def probe(self) -> aiosqlite.Connection:
+        if self._probe is None:
+            raise RuntimeError("the database is not open")
+        return self._probe
+
+    async def open(self) -> list[int]:
+        """Connect, apply pending migrations, open the health connection; the versions applied."""
+        self._conn = await connect(self.path)
+        try:
+            applied = await migrate(self._conn)
+            self._probe = await connect(self.path)
+        except BaseException:
+            await self.close()
+            raise
+        return applied
+
+    async def close(self) -> None:
+        for conn in (self._probe, self._conn):
+            if conn is not None:
+                await conn.close()

@@ -30,7 +30,7 @@ from notifications.delivery import (
     serialize,
     write_eml,
 )
-from notifications.rendering import SOURCES, Renderer, RenderError, build_context
+from notifications.rendering import SOURCES, Kind, Renderer, RenderError, build_context
 from notifications.repository import (
     DuplicateCode,
     DuplicateIdempotencyKey,
@@ -216,18 +216,22 @@ class Notifier:
     async def list_templates(self) -> list[dict[str, Any]]:
         return [template_answer(r) for r in await self.repo.list_templates()]
 
-    async def get_template(self, template_id: int) -> dict[str, Any]:
-        row = await self.repo.get_template(template_id)
+    async def get_template(self, *, template_id: int) -> dict[str, Any]:
+        row = await self.repo.get_template(template_id=template_id)
         if row is None:
             raise NotFound("Template not found")
         return template_answer(row)
 
-    async def create_template(self, data: TemplateInput) -> dict[str, Any]:
+    async def create_template(self, *, data: TemplateInput) -> dict[str, Any]:
+        sources: dict[Kind, str | None] = {
+            "subject": data.subject,
+            "body_html": data.body_html,
+            "body_text": data.body_text,
+        }
+        await self._vet(sources)
         variables = data.variables
         if variables is None:
-            variables = self.renderer.derived_variables(
-                {"subject": data.subject, "body_html": data.body_html, "body_text": data.body_text}
-            )
+            variables = self.renderer.derived_variables(sources)
         now = now_text()
         values = {
             "name": data.name,
@@ -241,31 +245,50 @@ class Notifier:
             "updated_at": now,
         }
         try:
-            new_id = await self.repo.insert_template(values)
+            new_id = await self.repo.insert_template(values=values)
         except DuplicateCode:
             raise Conflict(
                 "Template code already exists", errors=[{"field": "code", "message": "Template code already exists"}]
             ) from None
-        return await self.get_template(new_id)
+        return await self.get_template(template_id=new_id)
 
-    async def update_template(self, template_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
-        row = await self.repo.get_template(template_id)
+    async def update_template(self, *, template_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+        row = await self.repo.get_template(template_id=template_id)
         if row is None:
             raise NotFound("Template not found")
         merged = {**row, **changes}
         if not any(isinstance(merged[k], str) and merged[k].strip() for k in ("body_html", "body_text")):
             raise ValidationFailed.field("body_html", "At least one of body_html and body_text must be non-empty")
+        await self._vet({kind: changes[kind] for kind in SOURCES if kind in changes})
         values = dict(changes)
         if "variables" in values:
             values["variables"] = json.dumps(values["variables"])
         values["updated_at"] = now_text()
-        if not await self.repo.update_template(template_id, values):
+        if not await self.repo.update_template(template_id=template_id, changes=values):
             raise NotFound("Template not found")
-        return await self.get_template(template_id)
+        return await self.get_template(template_id=template_id)
 
-    async def delete_template(self, template_id: int) -> None:
-        if not await self.repo.delete_template(template_id):
+    async def delete_template(self, *, template_id: int) -> None:
+        if not await self.repo.delete_template(template_id=template_id):
             raise NotFound("Template not found")
+
+    def _context(self, data: Mapping[str, Any], *, recipient_name: str, recipient_email: str) -> dict[str, Any]:
+        return build_context(
+            data,
+            now=utcnow(),
+            company_name=self.settings.NOTIFY_COMPANY_NAME,
+            support_email=self.settings.NOTIFY_SUPPORT_EMAIL,
+            recipient_name=recipient_name,
+            recipient_email=recipient_email,
+        )
+
+    async def _vet(self, sources: Mapping[Kind, str | None]) -> None:
+        """Syntax and a trial render with the built-ins only (off the event loop): a template
+        that cannot render within the budget even without data is refused when stored."""
+        context = self._context({}, recipient_name="", recipient_email="recipient@example.com")
+        errors = await self.renderer.vet(sources, context)
+        if errors:
+            raise ValidationFailed(errors=errors)
 
     # ----------------------------------------------------------------- SMTP settings
 
@@ -275,12 +298,15 @@ class Notifier:
             raise NotFound("No SMTP configuration found")
         return smtp_answer(row)
 
-    async def save_smtp(self, data: SmtpInput, *, only_if_empty: bool = False) -> dict[str, Any]:
+    async def has_smtp(self) -> bool:
+        return await self.repo.get_smtp() is not None
+
+    async def save_smtp(self, *, data: SmtpInput, only_if_empty: bool = False) -> dict[str, Any]:
         """Create or replace the settings. ``password``: None keeps the stored one, ``""`` removes it."""
         keep = data.password is None
         token = self.box.encrypt(data.password) if data.password else None
         await self.repo.save_smtp(
-            {
+            values={
                 "host": data.host,
                 "port": data.port,
                 "username": data.username,
@@ -297,15 +323,15 @@ class Notifier:
 
     # ----------------------------------------------------------------- sending
 
-    async def send(self, request: SendRequest, *, idempotency_key: str | None = None) -> Row:
+    async def send(self, *, request: SendRequest, idempotency_key: str | None = None) -> Row:
         """Render, store and try once. Returns the row when sent or queued; raises 400/404/502 otherwise."""
         if idempotency_key is not None:
             earlier = await self.repo.find_by_idempotency_key(
-                idempotency_key, request.template, request.recipient_email
+                key=idempotency_key, template_code=request.template, recipient_email=request.recipient_email
             )
             if earlier is not None:
                 return self._replay(earlier)
-        template = await self.repo.get_active_template(request.template)
+        template = await self.repo.get_active_template(code=request.template)
         if template is None:
             raise NotFound("Template not found")
 
@@ -332,7 +358,7 @@ class Notifier:
             "updated_at": fmt(now),
         }
         try:
-            rendered = self.renderer.render(sources, context)
+            rendered = await self.renderer.render_async(sources, context)
         except RenderError as exc:
             message = f"Template rendering failed: {exc}"
             values.update(status="failed", error_message=message)
@@ -354,17 +380,17 @@ class Notifier:
         )
         row, inserted = await self._insert(values, idempotency_key)
         if inserted:
-            row = await self.attempt(row, smtp, budget=self.settings.NOTIFY_SYNC_SEND_TIMEOUT_SECONDS)
+            row = await self.attempt(row=row, smtp=smtp, budget=self.settings.NOTIFY_SYNC_SEND_TIMEOUT_SECONDS)
         return self._replay(row)
 
     async def _insert(self, values: dict[str, Any], idempotency_key: str | None) -> tuple[Row, bool]:
         """Insert the row → (row, True); when the same idempotent request got there first → (its row, False)."""
         try:
-            new_id = await self.repo.insert_history(values)
+            new_id = await self.repo.insert_history(values=values)
         except DuplicateIdempotencyKey:
             assert idempotency_key is not None
             earlier = await self.repo.find_by_idempotency_key(
-                idempotency_key, values["template_code"], values["recipient_email"]
+                key=idempotency_key, template_code=values["template_code"], recipient_email=values["recipient_email"]
             )
             assert earlier is not None
             return earlier, False
@@ -396,7 +422,7 @@ class Notifier:
 
     # ----------------------------------------------------------------- attempts
 
-    async def attempt(self, row: Row, smtp: Row | None, *, budget: float) -> Row:
+    async def attempt(self, *, row: Row, smtp: Row | None, budget: float) -> Row:
         """One delivery attempt of a claimed row with the current SMTP settings (None: the file
         transport), bounded by ``budget`` seconds; stores and returns the result.
 
@@ -438,7 +464,7 @@ class Notifier:
             values.update(
                 status="pending", error_message=outcome.error, next_attempt_at=fmt(now + timedelta(seconds=delay))
             )
-        await self.repo.record_attempt(row["id"], values)
+        await self.repo.record_attempt(history_id=row["id"], values=values)
         self.metrics.emails.labels(values["status"], outcome.transport).inc()
         if outcome.kind != "sent":
             log.warning(
@@ -499,18 +525,18 @@ class Notifier:
         """
         now = now_text()
         lease_until = now_text(self.settings.SMTP_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
-        due = await self.repo.due_ids(now, self.settings.NOTIFY_WORKER_BATCH)
+        due = await self.repo.due_ids(now=now, limit=self.settings.NOTIFY_WORKER_BATCH)
         rows: list[Row] = []
         for history_id in due:
-            if await self.repo.claim(history_id, now=now, lease_until=lease_until):
-                row = await self.repo.get_history(history_id)
+            if await self.repo.claim(history_id=history_id, now=now, lease_until=lease_until):
+                row = await self.repo.get_history(history_id=history_id)
                 if row is not None:
                     rows.append(row)
         if not rows:
             return len(due)
         smtp = await self.repo.get_smtp()
         results = await asyncio.gather(
-            *(self.attempt(row, smtp, budget=self.settings.SMTP_TIMEOUT_SECONDS) for row in rows),
+            *(self.attempt(row=row, smtp=smtp, budget=self.settings.SMTP_TIMEOUT_SECONDS) for row in rows),
             return_exceptions=True,
         )
         for row, result in zip(rows, results, strict=True):
@@ -525,16 +551,16 @@ class Notifier:
 
     # ----------------------------------------------------------------- history
 
-    async def list_history(self, where: HistoryFilter, *, page: int, limit: int) -> dict[str, Any]:
-        rows, total = await self.repo.list_history(where, limit=limit, offset=(page - 1) * limit)
+    async def list_history(self, *, where: HistoryFilter, page: int, limit: int) -> dict[str, Any]:
+        rows, total = await self.repo.list_history(where=where, limit=limit, offset=(page - 1) * limit)
         pages = (total + limit - 1) // limit
         return {
             "history": [history_answer(r) for r in rows],
             "pagination": {"page": page, "limit": limit, "total": total, "pages": pages, "totalPages": pages},
         }
 
-    async def get_history(self, history_id: int) -> dict[str, Any]:
-        row = await self.repo.get_history(history_id)
+    async def get_history(self, *, history_id: int) -> dict[str, Any]:
+        row = await self.repo.get_history(history_id=history_id)
         if row is None:
             raise NotFound("History record not found")
         return history_answer(row, detail=True)

@@ -10,10 +10,11 @@ injected through it.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import operator
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
@@ -22,6 +23,16 @@ from typing import Any, Literal
 
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, meta
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from notifications.sandbox import (
+    DEFAULT_SECONDS,
+    DEFAULT_STEPS,
+    Budget,
+    BudgetedSandbox,
+    BudgetExceeded,
+    enforce,
+    finalize_checked,
+)
 
 Kind = Literal["subject", "body_html", "body_text"]
 SOURCES: tuple[Kind, ...] = ("subject", "body_html", "body_text")
@@ -41,12 +52,17 @@ BUILTINS: frozenset[str] = frozenset(
 MAX_RENDERED_CHARS = 2 * 1024 * 1024
 """A rendered subject or body longer than this is a rendering failure (keeps one message bounded)."""
 
-_MAX_REPEAT_RESULT = 1024 * 1024
-_MAX_POWER_EXPONENT = 1000
+RENDER_THREADS = 4
+"""Worker threads for rendering: a render never runs on the event loop."""
+_GRACE_SECONDS = 1.0
 
 
 class RenderError(Exception):
     """Rendering this template with this data failed; ``str(exc)`` is the reason."""
+
+
+class TooExpensive(RenderError):
+    """The template exceeded the rendering budget (work, time or size)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,28 +110,21 @@ def money(value: Any) -> Any:
         return value
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox with unsafe attributes raising and size-bounded ``*`` / ``**``."""
-
-    intercepted_binops = frozenset({"*", "**"})
+class _Sandbox(BudgetedSandbox):
+    """The budgeted sandbox with unsafe attributes raising instead of rendering empty."""
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe.")
 
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, (int, float)) and abs(right) > _MAX_POWER_EXPONENT:
-                raise SecurityError("exponent is too large")
-            return operator.pow(left, right)
-        for seq, count in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > _MAX_REPEAT_RESULT:
-                raise SecurityError("repetition result is too large")
-        return operator.mul(left, right)
-
 
 def _make_env(*, autoescape: bool) -> SandboxedEnvironment:
-    env = _Sandbox(autoescape=autoescape, undefined=ChainableUndefined, finalize=_finalize, keep_trailing_newline=True)
-    env.filters["money"] = money
+    env = _Sandbox(
+        autoescape=autoescape,
+        undefined=ChainableUndefined,
+        finalize=finalize_checked(_finalize),
+        keep_trailing_newline=True,
+    )
+    env.add_filter("money", money)
     return env
 
 
@@ -171,14 +180,28 @@ def syntax_error_message(exc: TemplateSyntaxError) -> str:
 
 
 class Renderer:
-    """Compiles (with a cache keyed by source) and renders the three parts of a template."""
+    """Compiles (with a cache keyed by source) and renders the three parts of a template.
 
-    def __init__(self) -> None:
+    Rendering runs in a small pool of worker threads under a :class:`~notifications.sandbox.Budget`
+    (``seconds`` of wall time, steps, characters), so the event loop keeps answering while a
+    template renders and a hostile one stops itself within about ``seconds``.
+    """
+
+    def __init__(
+        self, *, seconds: float = DEFAULT_SECONDS, steps: int = DEFAULT_STEPS, threads: int = RENDER_THREADS
+    ) -> None:
         self._html = _make_env(autoescape=True)
         self._plain = _make_env(autoescape=False)
         self._globals = frozenset(self._html.globals)
+        self.seconds = seconds
+        self.steps = steps
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="render")
         self.compile = lru_cache(maxsize=512)(self._compile)
         self._undeclared = lru_cache(maxsize=512)(self._find_undeclared)
+
+    def close(self) -> None:
+        """Stop taking renders (a running one ends by itself within its budget)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _env(self, kind: Kind) -> SandboxedEnvironment:
         return self._html if kind == "body_html" else self._plain
@@ -209,22 +232,72 @@ class Renderer:
         """The sorted names the sources reference, minus the built-ins."""
         return sorted(self.referenced(sources) - BUILTINS)
 
+    async def _in_thread(self, func: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, func, *args)
+        try:
+            return await asyncio.wait_for(future, timeout=self.seconds + _GRACE_SECONDS)
+        except TimeoutError:  # a single step overran the budget's checks: answer, let it finish alone
+            raise TooExpensive(f"rendering took longer than {self.seconds:g} s") from None
+
+    async def vet(
+        self, sources: Mapping[Kind, str | None], context: Mapping[str, Any]
+    ) -> list[dict[str, str]]:
+        """Field errors for a template being stored: syntax errors, and a trial render with
+        ``context`` (the built-ins) that exceeds the budget. Other runtime errors depend on the
+        data and are left to sending. Runs off the event loop."""
+        return await self._in_thread(self._vet, sources, context)
+
+    def _vet(self, sources: Mapping[Kind, str | None], context: Mapping[str, Any]) -> list[dict[str, str]]:
+        errors: list[dict[str, str]] = []
+        for kind in SOURCES:
+            source = sources.get(kind)
+            if not source:
+                continue
+            problem = self.check_syntax(kind, source)
+            if problem is None:
+                try:
+                    with enforce(Budget(seconds=self.seconds, steps=self.steps)):
+                        self._render_one(kind, source, context)
+                except (TooExpensive, BudgetExceeded) as exc:
+                    problem = f"Template exceeds the rendering budget: {exc}"
+                except Exception:  # depends on the data: reported when sending
+                    pass
+            if problem:
+                errors.append({"field": kind, "message": problem})
+        return errors
+
+    async def render_async(self, sources: Mapping[Kind, str | None], context: Mapping[str, Any]) -> Rendered:
+        """:meth:`render` in a worker thread: the event loop keeps answering meanwhile."""
+        return await self._in_thread(self.render, sources, context)
+
+    def _render_one(self, kind: Kind, source: str, context: Mapping[str, Any]) -> str:
+        """One part, streamed so its size is checked while it is produced."""
+        pieces: list[str] = []
+        total = 0
+        for piece in self.compile(kind, source).generate(context):
+            total += len(piece)
+            if total > MAX_RENDERED_CHARS:
+                raise TooExpensive(f"the rendered {kind} is longer than {MAX_RENDERED_CHARS} characters")
+            pieces.append(piece)
+        return "".join(pieces)
+
     def render(self, sources: Mapping[Kind, str | None], context: Mapping[str, Any]) -> Rendered:
-        """Render subject and bodies; raise :class:`RenderError` with the reason on any failure."""
+        """Render subject and bodies in the calling thread under a fresh budget; raise
+        :class:`RenderError` with the reason on any failure (the service calls :meth:`render_async`)."""
         out: dict[Kind, str | None] = {}
         try:
             missing = sorted(self.referenced(sources) - set(context))
-            for kind in SOURCES:
-                source = sources.get(kind)
-                if not source:
-                    out[kind] = "" if kind == "subject" else None
-                    continue
-                text = self.compile(kind, source).render(context)
-                if len(text) > MAX_RENDERED_CHARS:
-                    raise RenderError(f"the rendered {kind} is longer than {MAX_RENDERED_CHARS} characters")
-                out[kind] = text
+            with enforce(Budget(seconds=self.seconds, steps=self.steps)):
+                for kind in SOURCES:
+                    source = sources.get(kind)
+                    out[kind] = self._render_one(kind, source, context) if source else (
+                        "" if kind == "subject" else None
+                    )
         except RenderError:
             raise
+        except BudgetExceeded as exc:
+            raise TooExpensive(str(exc)) from exc
         except TemplateSyntaxError as exc:
             raise RenderError(syntax_error_message(exc)) from exc
         except Exception as exc:  # any runtime error of the template with this data

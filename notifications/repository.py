@@ -1,4 +1,5 @@
-"""Data access for the three tables; no business rules. Each write is one SQL statement."""
+"""Data access for the three tables; no business rules. Each write is one SQL statement and
+each read one job on the connection's thread (see ``notifications.db``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
+from notifications.db import Database
 
 Row = dict[str, Any]
 
@@ -34,22 +35,24 @@ class HistoryFilter:
 
 
 class Repository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
+    """The queries of the service, over ``database.conn`` (``/health`` reads ``database.probe``)."""
 
-    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            row = await cur.fetchone()
-        return dict(row) if row is not None else None
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self.conn.execute(sql, params) as cur:
-            rows = await cur.fetchall()
+        # One job: execute, fetch every row and reset the statement before any other
+        # coroutine's statement runs on this connection (no read transaction left open).
+        rows = await self.database.conn.execute_fetchall(sql, params)
         return [dict(r) for r in rows]
 
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
+
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, int | None]:
-        """Run one statement; (rows changed, last row id)."""
-        async with self.conn.execute(sql, params) as cur:
+        """Run one statement (it runs to completion in one job); (rows changed, last row id)."""
+        async with self.database.conn.execute(sql, params) as cur:
             return cur.rowcount, cur.lastrowid
 
     # --------------------------------------------------------------------- templates
@@ -57,13 +60,13 @@ class Repository:
     async def list_templates(self) -> list[Row]:
         return await self._all("SELECT * FROM notification_templates ORDER BY created_at DESC, id DESC")
 
-    async def get_template(self, template_id: int) -> Row | None:
+    async def get_template(self, *, template_id: int) -> Row | None:
         return await self._one("SELECT * FROM notification_templates WHERE id = ?", (template_id,))
 
-    async def get_active_template(self, code: str) -> Row | None:
+    async def get_active_template(self, *, code: str) -> Row | None:
         return await self._one("SELECT * FROM notification_templates WHERE code = ? AND is_active = 1", (code,))
 
-    async def insert_template(self, values: Mapping[str, Any]) -> int:
+    async def insert_template(self, *, values: Mapping[str, Any]) -> int:
         columns = (
             "name",
             "code",
@@ -85,7 +88,7 @@ class Repository:
         assert new_id is not None
         return new_id
 
-    async def update_template(self, template_id: int, changes: Mapping[str, Any]) -> bool:
+    async def update_template(self, *, template_id: int, changes: Mapping[str, Any]) -> bool:
         columns = [c for c in (*TEMPLATE_COLUMNS, "updated_at") if c in changes]
         changed, _ = await self._write(
             f"UPDATE notification_templates SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
@@ -93,7 +96,7 @@ class Repository:
         )
         return changed == 1
 
-    async def delete_template(self, template_id: int) -> bool:
+    async def delete_template(self, *, template_id: int) -> bool:
         changed, _ = await self._write("DELETE FROM notification_templates WHERE id = ?", (template_id,))
         return changed == 1
 
@@ -102,7 +105,7 @@ class Repository:
     async def get_smtp(self) -> Row | None:
         return await self._one("SELECT * FROM smtp_configs ORDER BY id LIMIT 1")
 
-    async def save_smtp(self, values: Mapping[str, Any], *, keep_password: bool, only_if_empty: bool = False) -> None:
+    async def save_smtp(self, *, values: Mapping[str, Any], keep_password: bool, only_if_empty: bool = False) -> None:
         """Create the single row (id 1) or replace it; ``keep_password`` leaves the stored token.
 
         ``only_if_empty`` inserts only when no row exists (settings from the environment).
@@ -136,7 +139,7 @@ class Repository:
 
     # --------------------------------------------------------------------- history
 
-    async def insert_history(self, values: Mapping[str, Any]) -> int:
+    async def insert_history(self, *, values: Mapping[str, Any]) -> int:
         columns = list(values)
         try:
             _, new_id = await self._write(
@@ -150,16 +153,16 @@ class Repository:
         assert new_id is not None
         return new_id
 
-    async def get_history(self, history_id: int) -> Row | None:
+    async def get_history(self, *, history_id: int) -> Row | None:
         return await self._one("SELECT * FROM email_history WHERE id = ?", (history_id,))
 
-    async def find_by_idempotency_key(self, key: str, template_code: str, recipient_email: str) -> Row | None:
+    async def find_by_idempotency_key(self, *, key: str, template_code: str, recipient_email: str) -> Row | None:
         return await self._one(
             "SELECT * FROM email_history WHERE idempotency_key = ? AND template_code = ? AND recipient_email = ?",
             (key, template_code, recipient_email),
         )
 
-    async def list_history(self, where: HistoryFilter, *, limit: int, offset: int) -> tuple[list[Row], int]:
+    async def list_history(self, *, where: HistoryFilter, limit: int, offset: int) -> tuple[list[Row], int]:
         clauses: list[str] = []
         params: list[Any] = []
         if where.status is not None:
@@ -182,19 +185,19 @@ class Repository:
         return rows, int(total_row["n"]) if total_row else 0
 
     async def health(self) -> tuple[int, bool]:
-        """(pending rows, whether SMTP settings exist) in one query."""
-        row = await self._one(
+        """(pending rows, whether SMTP settings exist) in one query, on the health connection."""
+        rows = await self.database.probe.execute_fetchall(
             "SELECT (SELECT COUNT(*) FROM email_history WHERE status = 'pending') AS pending,"
             " EXISTS (SELECT 1 FROM smtp_configs) AS has_smtp"
         )
-        assert row is not None
+        row = next(iter(rows))
         return int(row["pending"]), bool(row["has_smtp"])
 
     async def count_pending(self) -> int:
         row = await self._one("SELECT COUNT(*) AS n FROM email_history WHERE status = 'pending'")
         return int(row["n"]) if row else 0
 
-    async def due_ids(self, now: str, limit: int) -> list[int]:
+    async def due_ids(self, *, now: str, limit: int) -> list[int]:
         """Pending rows whose retry is due and whose lease is free, oldest due first."""
         rows = await self._all(
             "SELECT id FROM email_history WHERE status = 'pending'"
@@ -204,7 +207,7 @@ class Repository:
         )
         return [r["id"] for r in rows]
 
-    async def claim(self, history_id: int, *, now: str, lease_until: str) -> bool:
+    async def claim(self, *, history_id: int, now: str, lease_until: str) -> bool:
         """Take the lease on a due pending row; True only for the one caller that changed it."""
         changed, _ = await self._write(
             "UPDATE email_history SET locked_until = ? WHERE id = ? AND status = 'pending'"
@@ -213,7 +216,7 @@ class Repository:
         )
         return changed == 1
 
-    async def record_attempt(self, history_id: int, values: Mapping[str, Any]) -> None:
+    async def record_attempt(self, *, history_id: int, values: Mapping[str, Any]) -> None:
         """Store an attempt's result and release the lease (only while the row is still pending)."""
         columns = list(values)
         await self._write(

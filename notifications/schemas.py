@@ -1,8 +1,12 @@
-"""Request parsing and validation: JSON bodies into typed inputs, with the contract's messages.
+"""Typed request bodies and ``*Public`` answer models, with the contract's checks and messages.
 
-Written by hand rather than as pydantic models because the contract fixes the order of the
-checks and the messages (aliases where the canonical spelling wins, "required" reported
-before type errors, one ``errors`` item per bad field).
+The request models are what the OpenAPI document shows and what FastAPI parses; each runs the
+contract's checks in a ``before`` validator, written by hand because the contract fixes their
+order and messages (aliases where the canonical spelling wins, "required" before type errors,
+one ``errors`` item per bad field, ``Invalid SMTP settings`` as the top message for SMTP).
+Those checks raise :class:`~shared.responses.ValidationFailed`, which pydantic lets through and
+the shared handler answers. Template syntax and the rendering budget are checked by the domain,
+off the event loop.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from notifications.rendering import Kind
-from shared.responses import InvalidId, ValidationFailed
+from shared.responses import InvalidId, Pagination, ValidationFailed
 
 SyntaxCheck = Callable[[Kind, str], str | None]
+Status = Literal["pending", "sent", "failed"]
+TransportName = Literal["smtp", "file"]
 
 MAX_EMAIL_CHARS = 254
 MAX_NAME_CHARS = 255
@@ -27,9 +34,7 @@ MAX_SUBJECT_CHARS = 500
 MAX_BODY_BYTES = 256 * 1024
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 MAX_ID = 2**63 - 1
-MAX_PAGE = 1_000_000_000
 MAX_LIMIT = 100
-HISTORY_STATUSES = ("pending", "sent", "failed")
 ENCRYPTIONS = ("tls", "ssl", "none")
 
 _ID = re.compile(r"[1-9][0-9]{0,18}")
@@ -54,15 +59,14 @@ class Errors:
             raise ValidationFailed(message, errors=self.items)
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """The request body as a JSON object, else 400 ``Body must be a JSON object``."""
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except (ValueError, RecursionError):
-        body = None
-    if not isinstance(body, dict):
-        raise ValidationFailed.field("body", "Body must be a JSON object")
-    return body
+NOT_AN_OBJECT = "Body must be a JSON object"
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else 400 ``Body must be a JSON object``."""
+    if not isinstance(value, dict):
+        raise ValidationFailed.field("body", NOT_AN_OBJECT)
+    return value
 
 
 def parse_id(value: str) -> int | None:
@@ -187,7 +191,7 @@ def _check_name(errors: Errors, value: Any) -> str | None:
     return None
 
 
-def _check_source(errors: Errors, kind: Kind, value: Any, check: SyntaxCheck) -> None:
+def _check_source(errors: Errors, kind: Kind, value: Any, check: SyntaxCheck | None) -> None:
     """Type, size and Jinja syntax of one source (``value`` already known to be non-null)."""
     label = {"subject": "Subject", "body_html": "body_html", "body_text": "body_text"}[kind]
     if not isinstance(value, str):
@@ -203,7 +207,7 @@ def _check_source(errors: Errors, kind: Kind, value: Any, check: SyntaxCheck) ->
     elif len(value.encode("utf-8")) > MAX_BODY_BYTES:
         errors.add(kind, f"{label} must be at most {MAX_BODY_BYTES // 1024} KiB")
         return
-    problem = check(kind, value)
+    problem = check(kind, value) if check is not None else None
     if problem:
         errors.add(kind, problem)
 
@@ -227,7 +231,7 @@ def _check_active(errors: Errors, value: Any) -> int | None:
     return None
 
 
-def parse_template_create(body: Mapping[str, Any], check: SyntaxCheck) -> TemplateInput:
+def parse_template_create(body: Mapping[str, Any], check: SyntaxCheck | None = None) -> TemplateInput:
     errors = Errors()
     name = _check_name(errors, body.get("name"))
     code = body.get("code")
@@ -268,7 +272,7 @@ def parse_template_create(body: Mapping[str, Any], check: SyntaxCheck) -> Templa
 TEMPLATE_UPDATE_FIELDS = ("name", "subject", "body_html", "body_text", "variables", "is_active")
 
 
-def parse_template_update(body: Mapping[str, Any], check: SyntaxCheck) -> dict[str, Any]:
+def parse_template_update(body: Mapping[str, Any], check: SyntaxCheck | None = None) -> dict[str, Any]:
     """The changes to apply (``code`` is ignored; ``variables: null`` counts as not sent)."""
     if not any(k in body for k in TEMPLATE_UPDATE_FIELDS):
         raise ValidationFailed.field("body", "No fields to update")
@@ -322,103 +326,284 @@ def _valid_host(value: str) -> bool:
         return bool(_HOSTNAME.fullmatch(value))
 
 
-def parse_smtp(body: Mapping[str, Any]) -> SmtpInput:
-    """POST /smtp (and the ``SMTP_*`` environment): 400 ``Invalid SMTP settings`` with field errors."""
-    errors = Errors()
-    host = body.get("host")
+def _smtp_host(errors: Errors, host: Any) -> str | None:
     if _blank(host):
         errors.add("host", "Host is required")
     elif not isinstance(host, str) or not _valid_host(host):
         errors.add("host", "Host must be a hostname or IP address, without scheme or spaces")
+    else:
+        return host.strip("[]") if ":" in host else host
+    return None
 
-    port: Any = body.get("port")
+
+def _smtp_port(errors: Errors, port: Any) -> int | None:
     if port is None:
-        port = 587
-    elif isinstance(port, str) and _DIGITS.fullmatch(port.strip()):
+        return 587
+    if isinstance(port, str) and _DIGITS.fullmatch(port.strip()):
         port = int(port.strip())
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         errors.add("port", "Port must be an integer between 1 and 65535")
+        return None
+    return port
 
-    username = body.get("username")
+
+def _smtp_username(errors: Errors, username: Any) -> str:
     if username is None:
-        username = ""
-    elif not isinstance(username, str) or len(username) > MAX_NAME_CHARS or _CONTROL.search(username):
+        return ""
+    if not isinstance(username, str) or len(username) > MAX_NAME_CHARS or _CONTROL.search(username):
         errors.add("username", f"Username must be a string of at most {MAX_NAME_CHARS} characters")
+        return ""
+    return username
 
+
+def _smtp_encryption(errors: Errors, encryption: Any) -> str:
+    if encryption is None:
+        return "tls"
+    if not isinstance(encryption, str) or encryption not in ENCRYPTIONS:
+        errors.add("encryption", "Encryption must be one of tls, ssl, none")
+        return "tls"
+    return encryption
+
+
+def _smtp_from_email(errors: Errors, from_email: Any) -> str | None:
+    if _blank(from_email):
+        errors.add("from_email", "From email is required")
+        return None
+    normalized = email_or_none(from_email.strip()) if isinstance(from_email, str) else None
+    if normalized is None:
+        errors.add("from_email", "Invalid email address")
+    return normalized
+
+
+def _smtp_from_name(errors: Errors, from_name: Any) -> str:
+    if from_name is None:
+        return "System"
+    if not isinstance(from_name, str):
+        errors.add("from_name", "From name must be a string")
+        return "System"
+    from_name = strip_controls(from_name).strip() or "System"
+    if len(from_name) > MAX_NAME_CHARS:
+        errors.add("from_name", f"From name must be at most {MAX_NAME_CHARS} characters")
+    return from_name
+
+
+def parse_smtp(body: Mapping[str, Any]) -> SmtpInput:
+    """POST /smtp (and the ``SMTP_*`` environment): 400 ``Invalid SMTP settings`` with field errors."""
+    errors = Errors()
+    host = _smtp_host(errors, body.get("host"))
+    port = _smtp_port(errors, body.get("port"))
+    username = _smtp_username(errors, body.get("username"))
     password = body.get("password")
     if password is not None and not isinstance(password, str):
         errors.add("password", "Password must be a string")
-
-    encryption = body.get("encryption")
-    if encryption is None:
-        encryption = "tls"
-    elif not isinstance(encryption, str) or encryption not in ENCRYPTIONS:
-        errors.add("encryption", "Encryption must be one of tls, ssl, none")
-
-    from_email = body.get("from_email")
-    normalized: str | None = None
-    if _blank(from_email):
-        errors.add("from_email", "From email is required")
-    elif not isinstance(from_email, str) or (normalized := email_or_none(from_email.strip())) is None:
-        errors.add("from_email", "Invalid email address")
-
-    from_name = body.get("from_name")
-    if from_name is None:
-        from_name = "System"
-    elif not isinstance(from_name, str):
-        errors.add("from_name", "From name must be a string")
-    else:
-        from_name = strip_controls(from_name).strip() or "System"
-        if len(from_name) > MAX_NAME_CHARS:
-            errors.add("from_name", f"From name must be at most {MAX_NAME_CHARS} characters")
-
+    encryption = _smtp_encryption(errors, body.get("encryption"))
+    from_email = _smtp_from_email(errors, body.get("from_email"))
+    from_name = _smtp_from_name(errors, body.get("from_name"))
     errors.raise_if_any("Invalid SMTP settings")
-    assert isinstance(host, str) and normalized is not None
+    assert host is not None and port is not None and from_email is not None
     return SmtpInput(
-        host=host.strip("[]") if ":" in host else host,
+        host=host,
         port=port,
         username=username,
         password=password,
         encryption=encryption,
-        from_email=normalized,
+        from_email=from_email,
         from_name=from_name,
     )
 
 
-# ---------------------------------------------------------------------------- history
+# ---------------------------------------------------------------------------- typed bodies
+
+_ACTIVE = WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]})
+_PORT = WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "string", "pattern": "^[0-9]{1,5}$"}]}
+)
+_VARIABLES = WithJsonSchema({"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]})
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryQuery:
-    page: int
-    limit: int
-    status: str | None
-    template_code: str | None
-    recipient_email: str | None
+class SendBody(BaseModel):
+    """``POST /send``. ``templateCode``/``template_code``, ``recipientEmail`` and ``recipientName``
+    are accepted for the canonical names; the canonical spelling wins when several are sent."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    template: str | None = Field(None, description="Template code (required, or one of its aliases)")
+    templateCode: str | None = None
+    template_code: str | None = None
+    recipient_email: str | None = Field(None, max_length=MAX_EMAIL_CHARS, description="Required (or recipientEmail)")
+    recipientEmail: str | None = None
+    recipient_name: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    recipientName: str | None = None
+    data: dict[str, Any] | None = Field(None, description="Template variables")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract(cls, value: Any) -> Any:
+        parsed = parse_send(json_object(value))
+        return {
+            "template": parsed.template,
+            "recipient_email": parsed.recipient_email,
+            "recipient_name": parsed.recipient_name,
+            "data": parsed.data,
+        }
+
+    def to_request(self) -> SendRequest:
+        assert self.template is not None and self.recipient_email is not None
+        return SendRequest(
+            template=self.template,
+            recipient_email=self.recipient_email,
+            recipient_name=self.recipient_name or "",
+            data=self.data or {},
+        )
 
 
-def _int_param(errors: Errors, params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    if _DIGITS.fullmatch(raw) and low <= int(raw) <= high:
-        return int(raw)
-    errors.add(name, f"{name.capitalize()} must be an integer between {low} and {high}")
-    return default
+class TemplateCreateBody(BaseModel):
+    """``POST /templates``: at least one of ``body_html``/``body_text`` non-empty; each source is Jinja."""
 
+    model_config = ConfigDict(extra="ignore")
 
-def parse_history_query(params: Mapping[str, str]) -> HistoryQuery:
-    errors = Errors()
-    page = _int_param(errors, params, "page", 1, 1, MAX_PAGE)
-    limit = _int_param(errors, params, "limit", 20, 1, MAX_LIMIT)
-    status = params.get("status") or None
-    if status is not None and status not in HISTORY_STATUSES:
-        errors.add("status", "Status must be one of pending, sent, failed")
-    errors.raise_if_any()
-    return HistoryQuery(
-        page=page,
-        limit=limit,
-        status=status,
-        template_code=params.get("template_code") or None,
-        recipient_email=params.get("recipient_email") or None,
+    name: str = Field(max_length=MAX_NAME_CHARS)
+    code: str = Field(pattern=r"^[a-z0-9_]{2,64}$")
+    subject: str = Field(max_length=MAX_SUBJECT_CHARS)
+    body_html: str | None = None
+    body_text: str | None = None
+    variables: Annotated[list[str] | None, _VARIABLES] = Field(
+        None, description="A list of names, or a JSON string holding one; derived from the sources when omitted"
     )
+    is_active: Annotated[int, _ACTIVE] = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract(cls, value: Any) -> Any:
+        parsed = parse_template_create(json_object(value))
+        return {
+            "name": parsed.name,
+            "code": parsed.code,
+            "subject": parsed.subject,
+            "body_html": parsed.body_html,
+            "body_text": parsed.body_text,
+            "variables": parsed.variables,
+            "is_active": parsed.is_active,
+        }
+
+    def to_input(self) -> TemplateInput:
+        return TemplateInput(**self.model_dump())
+
+
+class TemplateUpdateBody(BaseModel):
+    """``PUT /templates/{id}``: a partial update; ``code`` is ignored (codes never change)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    subject: str | None = Field(None, max_length=MAX_SUBJECT_CHARS)
+    body_html: str | None = None
+    body_text: str | None = None
+    variables: Annotated[list[str] | None, _VARIABLES] = None
+    is_active: Annotated[int | None, _ACTIVE] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract(cls, value: Any) -> Any:
+        return parse_template_update(json_object(value))
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class SmtpBody(BaseModel):
+    """``POST /smtp``: create or replace the settings (``password``: absent keeps, ``""`` removes)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    host: str = Field(max_length=255, description="Hostname or IP, no scheme")
+    port: Annotated[int, _PORT] = 587
+    username: str = ""
+    password: str | None = None
+    encryption: Literal["tls", "ssl", "none"] = "tls"
+    from_email: str = Field(max_length=MAX_EMAIL_CHARS)
+    from_name: str = Field("System", max_length=MAX_NAME_CHARS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract(cls, value: Any) -> Any:
+        parsed = parse_smtp(json_object(value))
+        return {name: getattr(parsed, name) for name in SmtpInput.__slots__}
+
+    def to_input(self) -> SmtpInput:
+        return SmtpInput(**self.model_dump())
+
+    def __repr__(self) -> str:
+        return f"SmtpBody(host={self.host!r}, port={self.port}, encryption={self.encryption!r})"
+
+
+# ---------------------------------------------------------------------------- answers
+
+
+class TemplatePublic(BaseModel):
+    id: int
+    name: str
+    code: str
+    subject: str
+    body_html: str | None
+    body_text: str | None
+    variables: str = Field(description='A JSON array as a string: "[\\"a\\", \\"b\\"]"')
+    is_active: int
+    created_at: str
+    updated_at: str
+
+
+class SmtpConfigPublic(BaseModel):
+    id: int
+    host: str
+    port: int
+    username: str
+    encryption: Literal["tls", "ssl", "none"]
+    from_email: str
+    from_name: str
+    is_active: int
+    has_password: bool
+    created_at: str
+    updated_at: str
+
+
+class SendResultPublic(BaseModel):
+    """200: ``sent`` with ``sent_at``; 202: ``pending`` with ``attempts``, ``next_attempt_at``, ``error_message``."""
+
+    id: int
+    status: Literal["sent", "pending"]
+    transport: TransportName | None
+    sent_at: str | None = None
+    attempts: int | None = None
+    next_attempt_at: str | None = None
+    error_message: str | None = None
+    missing_variables: list[str]
+
+
+class HistoryRowPublic(BaseModel):
+    id: int
+    template_code: str
+    recipient_email: str
+    recipient_name: str
+    subject: str | None
+    status: Status
+    transport: TransportName | None
+    attempts: int
+    next_attempt_at: str | None
+    variables: str
+    missing_variables: list[str]
+    sent_at: str | None
+    error_message: str | None
+    created_at: str
+    updated_at: str
+
+
+class HistoryDetailPublic(HistoryRowPublic):
+    body_html: str | None
+    body_text: str | None
+    message_id: str
+
+
+class HistoryPagePublic(BaseModel):
+    history: list[HistoryRowPublic]
+    pagination: Pagination

@@ -42,6 +42,8 @@ class NotificationsSettings(ServiceSettings):
     NOTIFY_RETRY_MAX_DELAY_SECONDS: float = Field(3600.0, ge=0)
     NOTIFY_WORKER_INTERVAL_SECONDS: float = Field(5.0, gt=0)
     NOTIFY_WORKER_BATCH: int = Field(20, ge=1)
+    NOTIFY_RENDER_TIMEOUT_SECONDS: float = Field(1.0, gt=0, le=30)
+    """Wall-time budget of one render (a template exceeding it is refused with 400)."""
     NOTIFY_COMPANY_NAME: str = "E-commerce Platform"
     NOTIFY_SUPPORT_EMAIL: str = "support@example.com"
 
