@@ -145,13 +145,18 @@ def test_fernet_key_derivation():
 
 def test_development_secret_refused_in_production():
     with pytest.raises(ValueError, match="NOTIFICATIONS_SECRET"):
-        NotificationsSettings(_env_file=None, ENV="production", JWT_SECRET="j" * 40, SERVICE_KEY="prod-key")
+        NotificationsSettings(_env_file=None, ENV="production", JWT_SECRET="j" * 40, SERVICE_KEY="k" * 32)
+    # issue 11 item 9: a short secret is refused in production too
+    with pytest.raises(ValueError, match="NOTIFICATIONS_SECRET"):
+        NotificationsSettings(
+            _env_file=None, ENV="production", JWT_SECRET="j" * 40, SERVICE_KEY="k" * 32, NOTIFICATIONS_SECRET="short"
+        )
     NotificationsSettings(
         _env_file=None,
         ENV="production",
         JWT_SECRET="j" * 40,
-        SERVICE_KEY="prod-key",
-        NOTIFICATIONS_SECRET="a-real-secret",
+        SERVICE_KEY="a-production-service-key-of-32-chars",
+        NOTIFICATIONS_SECRET="a-real-notifications-secret-of-32+",
     )
 
 
