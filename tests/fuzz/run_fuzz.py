@@ -67,6 +67,8 @@ NOT_SERVICES = {"shared", "tests", "bench", "scripts", "data"}
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"
 PHASES = "examples,coverage,fuzzing"
 DEFAULT_SEED = 20261206
+REAL_PEERS: dict[str, tuple[str, ...]] = {"orders": ("products", "customer")}
+"""Peers started for real beside a service under fuzz (see ``fuzz_service``)."""
 CLOSED_UPSTREAM = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 # Services that verify user tokens locally, and the role a minted token gets there.
 MINTED_ROLE = {"products": "seller", "media": "seller", "orders": "customer"}
@@ -130,9 +132,13 @@ class ServiceResult:
 
 
 @contextlib.contextmanager
-def running_service(name: str, workdir: Path, settings: ServiceSettings) -> Iterator[str]:
-    """``python -m <name>`` on a free port; yields its base URL once ``/health`` answers."""
+def running_service(
+    name: str, workdir: Path, settings: ServiceSettings, upstreams: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``python -m <name>`` on a free port; yields its base URL once ``/health`` answers.
+    ``upstreams`` names the peers that really run (others point at a closed port)."""
     port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     env = {
         **os.environ,
@@ -149,7 +155,7 @@ def running_service(name: str, workdir: Path, settings: ServiceSettings) -> Iter
     }
     env.pop("MONGODB_URI", None)  # the embedded store: nothing to clean up afterwards
     for service in ORDER:
-        env[f"{service.upper()}_SERVICE_URL"] = CLOSED_UPSTREAM
+        env[f"{service.upper()}_SERVICE_URL"] = (upstreams or {}).get(service, CLOSED_UPSTREAM)
     log = (workdir / "service.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", name], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -350,7 +356,15 @@ def fuzz_service(name: str, args: argparse.Namespace, settings: ServiceSettings,
     workdir = root / name
     workdir.mkdir(parents=True)
     try:
-        with running_service(name, workdir, settings) as base:
+        with contextlib.ExitStack() as peers:
+            # A service whose operations only delegate to a peer (orders' inventory pass-through)
+            # is fuzzed with that peer running: a 503 for a peer that is down is a real answer,
+            # but Schemathesis counts every 5xx as a server error.
+            upstreams = {
+                peer: peers.enter_context(running_service(peer, workdir / f"peer-{peer}", settings))
+                for peer in REAL_PEERS.get(name, ())
+            }
+            base = peers.enter_context(running_service(name, workdir, settings, upstreams))
             result.document = find_document(base)
             modes: list[tuple[str, dict[str, str], str]] = [("anonymous", {}, "")]
             headers: dict[str, str] = {}
