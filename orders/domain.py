@@ -180,28 +180,58 @@ class Orders:
     async def _place(
         self, *, customer_id: str, token_email: str | None, body: PlaceOrderIn, order_id: str, key: str | None = None
     ) -> Document:
+        """The placement steps of contract §4.6, in order; nothing is stored before the
+        reservation holds, and an order that cannot be written gives its stock back."""
+        cart_items = await self._cart_items(customer_id)
+        name, email = await self._verified_customer(customer_id, token_email)
+        address = await self._shipping_address(customer_id, body)
+        items = await self._priced_items(cart_items)
+        reservation = await self._reserve(order_id=order_id, customer_id=customer_id, items=items)
+        expiry = (reservation or {}).get("expiresAt") or now_iso(timedelta(minutes=self.settings.RESERVATION_MINUTES))
+        doc = self._new_order(
+            order_id=order_id,
+            customer_id=customer_id,
+            name=name,
+            email=email,
+            items=items,
+            body=body,
+            address=address,
+            expiry=expiry,
+            key=key,
+        )
+        stored = await self._insert(doc)
+        await self._after_insert(stored, queue_now=True)
+        return stored
+
+    async def _cart_items(self, customer_id: str) -> list[Document]:
         cart = await self.repo.get_cart(customer_id)
         cart_items = list((cart or {}).get("items") or [])
         if not cart_items:
             raise BadRequest("Cart is empty")
+        return cart_items
 
+    async def _verified_customer(self, customer_id: str, token_email: str | None) -> tuple[str | None, str | None]:
+        """(name, email) of an active customer, from the customer service (token email as fallback)."""
         verified = await self.customers.verify(customer_id)
         if verified.get("isValid") is not True or verified.get("isActive") is False:
             raise Forbidden("Customer account is not active")
         email = verified.get("email") or token_email
         full_name = " ".join(p for p in (verified.get("firstName"), verified.get("lastName")) if p)
-        name = full_name or email
+        return full_name or email, email
 
+    async def _shipping_address(self, customer_id: str, body: PlaceOrderIn) -> Document:
         if body.shippingAddress is not None:
-            address = body.shippingAddress.model_dump()
-        else:
-            found = await self.customers.address(customer_id, body.shippingAddressId or "")
-            if found is None:
-                raise NotFound("Shipping address not found")
-            address = _address_from_book(found)
-            if any(not isinstance(address.get(f), str) or not address[f] for f in ADDRESS_REQUIRED):
-                raise BadRequest("Shipping address is incomplete")
+            return body.shippingAddress.model_dump()
+        found = await self.customers.address(customer_id, body.shippingAddressId or "")
+        if found is None:
+            raise NotFound("Shipping address not found")
+        address = _address_from_book(found)
+        if any(not isinstance(address.get(f), str) or not address[f] for f in ADDRESS_REQUIRED):
+            raise BadRequest("Shipping address is incomplete")
+        return address
 
+    async def _priced_items(self, cart_items: list[Document]) -> list[Document]:
+        """Order lines at the products service's current prices (cart prices are not trusted)."""
         products = await self.products.bulk([i["productId"] for i in cart_items])
         missing = [i for i in cart_items if i["productId"] not in products]
         if missing:
@@ -209,7 +239,6 @@ class Orders:
                 f"{i.get('productName') or i['productId']} (requested: {i['quantity']}, available: 0)" for i in missing
             ]
             raise Conflict("Some items are not available: " + ", ".join(parts))
-
         items = []
         for line in cart_items:
             product = products[line["productId"]]
@@ -227,12 +256,12 @@ class Orders:
                     "status": "reserved",
                 }
             )
-        subtotal = sum(i["totalPriceCents"] for i in items)
-        tax = cents_of(Decimal(subtotal) / 100 * self.settings.TAX_RATE)
-        shipping = cents_of(self.settings.SHIPPING_FEE)
+        return items
 
+    async def _reserve(self, *, order_id: str, customer_id: str, items: list[Document]) -> Document | None:
+        """One all-or-nothing reservation; 409 with the products message when short."""
         try:
-            reservation = await self.products.reserve(
+            return await self.products.reserve(
                 order_id=order_id,
                 customer_id=customer_id,
                 items=[
@@ -254,10 +283,26 @@ class Orders:
             await self.effects.queue_release(order_id)  # the outcome is unknown: give it back if it happened
             raise
 
+    def _new_order(
+        self,
+        *,
+        order_id: str,
+        customer_id: str,
+        name: str | None,
+        email: str | None,
+        items: list[Document],
+        body: PlaceOrderIn,
+        address: Document,
+        expiry: str,
+        key: str | None,
+    ) -> Document:
+        """The pending order document (Decimal money: TAX_RATE and SHIPPING_FEE, half-up cents)."""
         now = now_iso()
+        subtotal = sum(i["totalPriceCents"] for i in items)
+        tax = cents_of(Decimal(subtotal) / 100 * self.settings.TAX_RATE)
+        shipping = cents_of(self.settings.SHIPPING_FEE)
         sellers = list(dict.fromkeys(i["sellerId"] for i in items if i["sellerId"]))
-        expiry = (reservation or {}).get("expiresAt") or now_iso(timedelta(minutes=self.settings.RESERVATION_MINUTES))
-        doc: Document = {
+        return {
             "_id": order_id,
             "customerId": customer_id,
             "customerName": name,
@@ -288,9 +333,6 @@ class Orders:
             "createdAt": now,
             "updatedAt": now,
         }
-        stored = await self._insert(doc)
-        await self._after_insert(stored, queue_now=True)
-        return stored
 
     async def _insert(self, doc: Document) -> Document:
         """Insert under a fresh order number (up to 5 tries); on failure give the stock back."""
@@ -355,23 +397,9 @@ class Orders:
         if to not in TRANSITIONS.get(current, ()):
             raise self._refusal(current, to, customer=owner_id is not None)
         if to == "confirmed":
-            try:
-                await self.products.confirm(order_id=order_id)
-            except UpstreamStatus as exc:
-                if exc.status in (404, 409):
-                    raise Conflict(RESERVATION_GONE) from None
-                raise ServiceUnavailable("Products service unavailable") from None
-
+            await self._confirm_inventory(order_id)
         now = now_iso()
-        fields: dict[str, Any] = {"status": to}
-        if to in ITEM_STATUS:
-            fields["items"] = [{**i, "status": ITEM_STATUS[to]} for i in order["items"]]
-        if to in STAMPS:
-            fields[STAMPS[to]] = now
-        if to == "cancelled":
-            fields["cancelReason"] = cancel_reason or notes or "Cancelled by admin"
-        if to == "delivered" and order.get("paymentMethod") == "cod":
-            fields["paymentStatus"] = "paid"
+        fields = self._transition_fields(order, to=to, now=now, notes=notes, cancel_reason=cancel_reason)
         keys = transition_keys(order_id, to)
         changed = await self.repo.transition_status(
             order_id=order_id,
@@ -393,6 +421,32 @@ class Orders:
         if release_key(order_id) in keys:
             await self.effects.release_now(order_id)
         return changed
+
+    async def _confirm_inventory(self, order_id: str) -> None:
+        """Products confirms the reservation first (pending → confirmed); a gone one is a 409."""
+        try:
+            await self.products.confirm(order_id=order_id)
+        except UpstreamStatus as exc:
+            if exc.status in (404, 409):
+                raise Conflict(RESERVATION_GONE) from None
+            raise ServiceUnavailable("Products service unavailable") from None
+
+    @staticmethod
+    def _transition_fields(
+        order: Document, *, to: str, now: str, notes: str | None, cancel_reason: str | None
+    ) -> dict[str, Any]:
+        """What a transition to ``to`` sets: status, item statuses, its timestamp, the cancel
+        reason, and payment on delivery of a cash order."""
+        fields: dict[str, Any] = {"status": to}
+        if to in ITEM_STATUS:
+            fields["items"] = [{**i, "status": ITEM_STATUS[to]} for i in order["items"]]
+        if to in STAMPS:
+            fields[STAMPS[to]] = now
+        if to == "cancelled":
+            fields["cancelReason"] = cancel_reason or notes or "Cancelled by admin"
+        if to == "delivered" and order.get("paymentMethod") == "cod":
+            fields["paymentStatus"] = "paid"
+        return fields
 
     @staticmethod
     def _refusal(current: str, to: str, *, customer: bool) -> Conflict:

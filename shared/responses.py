@@ -289,45 +289,45 @@ def validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, 
     return "Validation error", errors
 
 
+# pydantic error type → the contracts' wording; ``{name}`` is the raw field name (numbers and
+# booleans: "page must be an integer"), ``{label}`` the readable one ("Postal code ..."), and
+# the rest come from the error's context (its bounds).
+_MESSAGES: dict[str, str] = {
+    **dict.fromkeys(("int_parsing", "int_type", "int_from_float", "int_parsing_size"), "{name} must be an integer"),
+    **dict.fromkeys(
+        ("float_parsing", "float_type", "decimal_parsing", "decimal_type", "finite_number"), "{name} must be a number"
+    ),
+    **dict.fromkeys(("bool_parsing", "bool_type"), "{name} must be a boolean"),
+    "greater_than_equal": "{name} must be at least {ge}",
+    "greater_than": "{name} must be above {gt}",
+    "less_than_equal": "{name} cannot exceed {le}",
+    "less_than": "{name} must be below {lt}",
+    "string_type": "{label} must be a string",
+    "string_too_long": "{label} cannot exceed {max_length} characters",
+    "string_pattern_mismatch": "{label} has an invalid format",
+    **dict.fromkeys(("literal_error", "enum"), "{label} must be one of: {expected}"),
+    **dict.fromkeys(("list_type", "tuple_type", "set_type"), "{label} must be an array"),
+    "too_long": "{label} cannot have more than {max_length} items",
+    "too_short": "{label} must have at least {min_length} items",
+    **dict.fromkeys(("dict_type", "model_type", "model_attributes_type"), "{label} must be an object"),
+    "extra_forbidden": "{label} is not allowed",
+}
+
+
 def _readable(kind: str, name: str, err: Mapping[str, Any]) -> str:
     """pydantic's error as the contracts word it: ``page must be an integer``,
     ``Name cannot exceed 200 characters``; a validator's own ``ValueError`` text verbatim."""
-    ctx = err.get("ctx") or {}
+    ctx = {str(k): v for k, v in (err.get("ctx") or {}).items()}
     label = humanize_field(name)
-    if kind in {"int_parsing", "int_type", "int_from_float", "int_parsing_size"}:
-        return f"{name} must be an integer"
-    if kind in {"float_parsing", "float_type", "decimal_parsing", "decimal_type", "finite_number"}:
-        return f"{name} must be a number"
-    if kind in {"bool_parsing", "bool_type"}:
-        return f"{name} must be a boolean"
-    if kind in {"greater_than_equal", "greater_than"}:
-        bound = ctx.get("ge", ctx.get("gt"))
-        return f"{name} must be at least {bound}" if kind == "greater_than_equal" else f"{name} must be above {bound}"
-    if kind in {"less_than_equal", "less_than"}:
-        bound = ctx.get("le", ctx.get("lt"))
-        return f"{name} cannot exceed {bound}" if kind == "less_than_equal" else f"{name} must be below {bound}"
-    if kind == "string_type":
-        return f"{label} must be a string"
     if kind == "string_too_short":
-        return f"{label} is required" if ctx.get("min_length") == 1 else (
-            f"{label} must be at least {ctx.get('min_length')} characters"
-        )
-    if kind == "string_too_long":
-        return f"{label} cannot exceed {ctx.get('max_length')} characters"
-    if kind == "string_pattern_mismatch":
-        return f"{label} has an invalid format"
-    if kind in {"literal_error", "enum"}:
-        return f"{label} must be one of: {ctx.get('expected', '')}".rstrip(": ")
-    if kind in {"list_type", "tuple_type", "set_type"}:
-        return f"{label} must be an array"
-    if kind == "too_long":
-        return f"{label} cannot have more than {ctx.get('max_length')} items"
-    if kind == "too_short":
-        return f"{label} must have at least {ctx.get('min_length')} items"
-    if kind in {"dict_type", "model_type", "model_attributes_type"}:
-        return f"{label} must be an object"
-    if kind == "extra_forbidden":
-        return f"{label} is not allowed"
+        minimum = ctx.get("min_length")
+        return f"{label} is required" if minimum == 1 else f"{label} must be at least {minimum} characters"
+    template = _MESSAGES.get(kind)
+    if template is not None:
+        try:
+            return template.format(**{**ctx, "name": name, "label": label}).rstrip(": ")
+        except (KeyError, IndexError, ValueError):
+            pass  # an unexpected context: fall back to pydantic's own text
     message = str(err.get("msg", "Invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
