@@ -592,28 +592,20 @@ class Admins:
         """
         for _ in range(UPDATE_RETRIES):
             target = await self.get_admin(admin_id=admin_id)
-            if actor["_id"] == target["_id"] and ((role is not None and role != target["role"]) or is_active is False):
-                raise SelfChange()
-            new_role = role or target["role"]
-            if permissions is not None:
-                new_permissions = permissions_for(role=new_role, given=permissions)
-            elif role is not None and role != target["role"]:
-                new_permissions = permissions_for(role=new_role, given=None)
-            else:
-                new_permissions = permissions_for(role=new_role, given=target.get("permissions") or [])
-            new_active = target.get("isActive", True) if is_active is None else is_active
-            was_super = target["role"] == SUPER_ADMIN and target.get("isActive", True)
-            stays_super = new_role == SUPER_ADMIN and new_active
-            if was_super and not stays_super and await self.repo.count_active_super_admins() <= 1:
-                raise LastSuperAdmin()
+            _refuse_self_change(actor, target, role=role, is_active=is_active)
             before = {"role": target["role"], "isActive": target.get("isActive", True)}
-            after = {"role": new_role, "isActive": new_active}
-            updated = await self.repo.change_admin(
-                admin_id, expected=before, changes={**after, "permissions": new_permissions}
-            )
+            after = {
+                "role": role or target["role"],
+                "isActive": before["isActive"] if is_active is None else is_active,
+            }
+            leaves_super = _is_active_super(before) and not _is_active_super(after)
+            if leaves_super and await self.repo.count_active_super_admins() <= 1:
+                raise LastSuperAdmin()
+            changes = {**after, "permissions": _new_permissions(target, role=role, permissions=permissions)}
+            updated = await self.repo.change_admin(admin_id, expected=before, changes=changes)
             if updated is None:
                 continue  # changed meanwhile: read again
-            if was_super and not stays_super and await self.repo.count_active_super_admins() == 0:
+            if leaves_super and await self.repo.count_active_super_admins() == 0:
                 await self.repo.change_admin(
                     admin_id, expected=after, changes={**before, "permissions": target.get("permissions") or []}
                 )
@@ -705,3 +697,26 @@ def _new_admin(
         "tokenVersion": 0,
         "createdBy": created_by,
     }
+
+
+def _new_permissions(target: Mapping[str, Any], *, role: str | None, permissions: Sequence[str] | None) -> list[str]:
+    """The permissions an update leaves: those sent; else the new role's defaults when the role
+    changes; else the current ones (always all eight for a super_admin)."""
+    new_role = role or target["role"]
+    if permissions is not None:
+        return permissions_for(role=new_role, given=permissions)
+    if role is not None and role != target["role"]:
+        return permissions_for(role=new_role, given=None)
+    return permissions_for(role=new_role, given=target.get("permissions") or [])
+
+
+def _is_active_super(state: Mapping[str, Any]) -> bool:
+    return state["role"] == SUPER_ADMIN and bool(state["isActive"])
+
+
+def _refuse_self_change(
+    actor: Mapping[str, Any], target: Mapping[str, Any], *, role: str | None, is_active: bool | None
+) -> None:
+    """An admin may not change its own role nor deactivate itself (409)."""
+    if actor["_id"] == target["_id"] and ((role is not None and role != target["role"]) or is_active is False):
+        raise SelfChange()

@@ -212,33 +212,7 @@ class AdminProxy:
 
     def _request_parts(self, request: Request) -> tuple[list[tuple[str, str]], _LimitedBody | None]:
         """The headers to send and the body stream (None without a body)."""
-        raw = request.headers.raw
-        named = {
-            token.strip().lower()
-            for name, value in raw
-            if name.lower() == b"connection"
-            for token in value.decode("latin-1").split(",")
-        }
-        out: list[tuple[str, str]] = []
-        length: int | None = None
-        chunked = False
-        is_json = False
-        for name_b, value_b in raw:
-            name = name_b.decode("latin-1").lower()
-            value = value_b.decode("latin-1")
-            if name == "transfer-encoding":
-                chunked = True
-            if name in DROPPED_REQUEST or name in named:
-                continue
-            if name == "content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise BadRequest("Invalid Content-Length") from None
-            elif name == "content-type":
-                ctype = value.split(";", 1)[0].strip().lower()
-                is_json = ctype == "application/json" or ctype.endswith("+json")
-            out.append((name, value))
+        out, length, chunked, is_json = _forwarded_headers(request.headers.raw)
         out.append((SERVICE_KEY_HEADER, self.settings.outgoing_service_key))
         out.append(("X-Request-ID", request.state.request_id))
         limit = self.settings.MAX_JSON_BODY_BYTES if is_json else None
@@ -247,6 +221,41 @@ class AdminProxy:
         if not chunked and not length:
             return out, None
         return out, _LimitedBody(request.stream(), limit)
+
+
+def _connection_tokens(raw: list[tuple[bytes, bytes]]) -> set[str]:
+    """Header names the client's ``Connection`` header marks hop-by-hop."""
+    return {
+        token.strip().lower()
+        for name, value in raw
+        if name.lower() == b"connection"
+        for token in value.decode("latin-1").split(",")
+    }
+
+
+def _forwarded_headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], int | None, bool, bool]:
+    """The client's headers less hop-by-hop and credentials, with what they say of the body:
+    (headers, Content-Length, chunked, JSON)."""
+    named = _connection_tokens(raw)
+    out: list[tuple[str, str]] = []
+    length: int | None = None
+    chunked = is_json = False
+    for name_b, value_b in raw:
+        name = name_b.decode("latin-1").lower()
+        value = value_b.decode("latin-1")
+        chunked = chunked or name == "transfer-encoding"
+        if name in DROPPED_REQUEST or name in named:
+            continue
+        if name == "content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise BadRequest("Invalid Content-Length") from None
+        elif name == "content-type":
+            ctype = value.split(";", 1)[0].strip().lower()
+            is_json = ctype == "application/json" or ctype.endswith("+json")
+        out.append((name, value))
+    return out, length, chunked, is_json
 
 
 class _LimitedBody:
