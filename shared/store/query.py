@@ -213,30 +213,40 @@ def _validate_condition(path: str, cond: Any) -> None:
     for op, arg in cond.items():
         if op not in FILTER_OPERATORS:
             raise UnsupportedQuery(f"unsupported operator {op!r} on {path!r}")
-        if op in ("$eq", "$ne"):
-            _check_scalar(path, arg)
-        elif op in ("$in", "$nin"):
-            if not isinstance(arg, list | tuple):
-                raise UnsupportedQuery(f"{op} on {path!r} takes a list")
-            for item in arg:
-                _check_scalar(path, item)
-        elif op in _COMPARISONS:
-            if isinstance(arg, bool) or not isinstance(arg, int | float | str):
-                raise UnsupportedQuery(f"{op} on {path!r} takes a number or a string")
-            _check_json(arg, f"filter on {path!r}")
-        elif op == "$exists":
-            if not isinstance(arg, bool):
-                raise UnsupportedQuery(f"$exists on {path!r} takes true or false")
-        elif op == "$regex":
-            if not isinstance(arg, str):
-                raise UnsupportedQuery(f"$regex on {path!r} takes a pattern string")
-            _check_text(arg, f"$regex on {path!r}")
-            compile_regex(arg, cond.get("$options", ""))
-        elif op == "$options":
-            if "$regex" not in cond:
-                raise UnsupportedQuery(f"$options on {path!r} needs $regex")
-            if not isinstance(arg, str) or set(arg) - {"i"}:
-                raise UnsupportedQuery(f"$options on {path!r} may only contain 'i'")
+        _check_operand(path, op, arg, cond)
+
+
+def _check_operand(path: str, op: str, arg: Any, cond: Mapping[str, Any]) -> None:
+    """One filter operator's argument is of the form the subset allows (the ``$options`` of a
+    ``$regex`` is checked with it)."""
+    if op in ("$eq", "$ne"):
+        _check_scalar(path, arg)
+    elif op in ("$in", "$nin"):
+        if not isinstance(arg, list | tuple):
+            raise UnsupportedQuery(f"{op} on {path!r} takes a list")
+        for item in arg:
+            _check_scalar(path, item)
+    elif op in _COMPARISONS:
+        if isinstance(arg, bool) or not isinstance(arg, int | float | str):
+            raise UnsupportedQuery(f"{op} on {path!r} takes a number or a string")
+        _check_json(arg, f"filter on {path!r}")
+    elif op == "$exists" and not isinstance(arg, bool):
+        raise UnsupportedQuery(f"$exists on {path!r} takes true or false")
+    elif op in ("$regex", "$options"):
+        _check_regex(path, op, arg, cond)
+
+
+def _check_regex(path: str, op: str, arg: Any, cond: Mapping[str, Any]) -> None:
+    if op == "$regex":
+        if not isinstance(arg, str):
+            raise UnsupportedQuery(f"$regex on {path!r} takes a pattern string")
+        _check_text(arg, f"$regex on {path!r}")
+        compile_regex(arg, cond.get("$options", ""))
+        return
+    if "$regex" not in cond:
+        raise UnsupportedQuery(f"$options on {path!r} needs $regex")
+    if not isinstance(arg, str) or set(arg) - {"i"}:
+        raise UnsupportedQuery(f"$options on {path!r} may only contain 'i'")
 
 
 @functools.lru_cache(maxsize=256)
@@ -270,6 +280,11 @@ def validate_update(update: Update) -> None:
                 raise UnsupportedQuery("_id cannot be changed")
             _validate_update_value(op, path, value)
             paths.append(path)
+    _refuse_conflicting_paths(paths)
+
+
+def _refuse_conflicting_paths(paths: list[str]) -> None:
+    """Two operators may not touch the same path, nor a path and its parent."""
     for i, a in enumerate(paths):
         for b in paths[i + 1 :]:
             if a == b or b.startswith(a + ".") or a.startswith(b + "."):
