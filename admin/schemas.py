@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from admin.domain import PASSWORD_MAX, PASSWORD_MIN, PERMISSIONS
-from shared.fields import LaxBool, check_email
+from shared.fields import LaxBool, check_email, check_login_password
 from shared.passwords import too_long
 
 RoleName = Literal["super_admin", "admin", "moderator"]
@@ -53,16 +53,6 @@ def _login_email(value: Any) -> Any:
     return value.strip().lower()
 
 
-def _login_password(value: Any) -> Any:
-    if value is None or value == "":
-        raise ValueError("Password is required")
-    if not isinstance(value, str):
-        raise ValueError("Password must be a string")
-    if too_long(value):
-        raise ValueError("Password cannot exceed 72 bytes")
-    return value
-
-
 def _new_password(label: str) -> BeforeValidator:
     def check(value: Any) -> Any:
         if value is None or value == "":
@@ -100,7 +90,7 @@ def _token(value: Any) -> Any:
 
 LoginEmail = Annotated[str, BeforeValidator(_login_email), WithJsonSchema({"type": "string", "minLength": 1})]
 LoginPassword = Annotated[
-    str, BeforeValidator(_login_password), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 72})
+    str, BeforeValidator(check_login_password), WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 72})
 ]
 Email = Annotated[
     str, BeforeValidator(check_email), WithJsonSchema({"type": "string", "format": "email", "maxLength": 254})

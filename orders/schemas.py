@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from shared.responses import ValidationFailed
+from shared.fields import check_text
+from shared.responses import Pagination, ValidationFailed
 
 OBJECT_ID_RE = re.compile(r"[0-9a-fA-F]{24}")
 ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "failed")
@@ -70,16 +71,7 @@ def _text(label: str, maximum: int, *, required: bool = False):
     """Trimmed text of at most ``maximum`` characters; blank is None (or "<label> is required")."""
 
     def check(value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                raise ValueError(f"{label} is required")
-            return None
-        if not isinstance(value, str):
-            raise ValueError(f"{label} must be a string")
-        value = value.strip()
-        if len(value) > maximum:
-            raise ValueError(f"{label} cannot exceed {maximum} characters")
-        return value
+        return check_text(value, label, max_len=maximum, required=required)
 
     return BeforeValidator(check)
 
@@ -217,12 +209,7 @@ class Public(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class PaginationPublic(Public):
-    page: int
-    limit: int
-    total: int
-    pages: int
-    totalPages: int
+PaginationPublic = Pagination
 
 
 class CartItemPublic(Public):

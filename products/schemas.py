@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 
 from products.levels import MAX_STOCK
 from shared.fields import INT64_MAX, INT64_MIN, OBJECT_ID_RE, EmptyAsNone, check_bool, with_required
-from shared.responses import ValidationFailed
+from shared.responses import Pagination, ValidationFailed
 from shared.validation import MAX_PAGE, page_params, parse_bool, to_cents
 
 
@@ -884,12 +884,7 @@ class BulkProductPublic(Public):
     images: list[ImagePublic]
 
 
-class PaginationPublic(Public):
-    page: int
-    limit: int
-    total: int
-    pages: int
-    totalPages: int
+PaginationPublic = Pagination
 
 
 class SellerSummaryPublic(Public):
