@@ -150,7 +150,9 @@ async def admin_worker(gw, rec: Recorder, token: str, placed: list, deadline: fl
         if not placed:
             continue
         order_id = rng.choice(placed)
-        order = await gw.get(f"/api/orders/orders/{order_id}", headers={"X-Service-Key": KEY})
+        order = await rec.call("admin", gw.get(f"/api/admin/proxy/orders/api/v1/orders/{order_id}", headers=auth))
+        if order.status_code != 200:
+            continue
         current = order.json()["data"]["status"]
         cancel = current in ("pending", "confirmed") and rng.random() < 0.15
         target = "cancelled" if cancel else NEXT_STATUS.get(current)
