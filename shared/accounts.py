@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -408,8 +409,9 @@ def check_confirmation(new_password: str, confirm: str | None) -> None:
         raise ValidationFailed.field("confirmPassword", PASSWORDS_DIFFER, top=PASSWORDS_DIFFER)
 
 
-class AccountService:
-    """The use cases every kind of account has. Public methods are keyword-only.
+class AccountService(ABC):
+    """The use cases every kind of account has. Public methods are keyword-only; a service's
+    subclass supplies the two abstract hooks (its list view and its emails' data).
 
     ``clock`` gives "now" for the rules that depend on time (lockout, token expiry); tests
     advance it instead of waiting.
@@ -436,13 +438,13 @@ class AccountService:
 
     # hooks
 
+    @abstractmethod
     def list_view(self, *, account: Document) -> dict[str, Any]:
         """How one account is answered in the admin list."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def email_data(self, *, template: str, account: Document) -> dict[str, Any] | None:
         """The ``data`` of an email of ``template`` for ``account``; None sends nothing."""
-        raise NotImplementedError
 
     async def on_token_version_bump(self, *, account_id: str) -> None:
         """After a password change or reset, or a deactivation: refresh tokens are revoked.
