@@ -6,9 +6,9 @@ validation is added by the app factory to every route with input).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from orders.deps import (
@@ -185,8 +185,7 @@ async def _list(
     return [order_view(d, seller_id=seller_id) for d in docs], meta
 
 
-@router.get("/orders", response_model=Envelope[OrdersPagePublic], responses=error_responses(*AUTH))
-async def list_orders(
+async def _listed_orders(
     caller: OrderReader,
     orders: OrdersDomain,
     page: Page = None,
@@ -194,11 +193,20 @@ async def list_orders(
     status: StatusFilter = None,
     sellerId: LooseSellerId = None,
     customerId: IdFilter = None,
-) -> JSONResponse:
-    views, meta = await _list(
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The query of ``GET /orders`` and its alias ``GET /``, answered as (views, pagination)."""
+    return await _list(
         caller, orders, page=page, limit=limit, status=status, seller_id=sellerId,
         customer_id=customerId if caller.kind == "staff" else None,
     )  # fmt: skip
+
+
+ListedOrders = Annotated[tuple[list[dict[str, Any]], dict[str, Any]], Depends(_listed_orders)]
+
+
+@router.get("/orders", response_model=Envelope[OrdersPagePublic], responses=error_responses(*AUTH))
+async def list_orders(listed: ListedOrders) -> JSONResponse:
+    views, meta = listed
     return ok({"orders": views, "pagination": meta}, RETRIEVED)
 
 
@@ -208,19 +216,8 @@ async def list_orders(
     responses=error_responses(*AUTH),
     summary="Alias: the seller client's GET /api/orders?sellerId= (seller token → #10)",
 )
-async def root_orders(
-    caller: OrderReader,
-    orders: OrdersDomain,
-    page: Page = None,
-    limit: Limit = None,
-    status: StatusFilter = None,
-    sellerId: LooseSellerId = None,
-    customerId: IdFilter = None,
-) -> JSONResponse:
-    views, meta = await _list(
-        caller, orders, page=page, limit=limit, status=status, seller_id=sellerId,
-        customer_id=customerId if caller.kind == "staff" else None,
-    )  # fmt: skip
+async def root_orders(caller: OrderReader, listed: ListedOrders) -> JSONResponse:
+    views, meta = listed
     if caller.kind == "seller":
         return ok(views, RETRIEVED, pagination=meta)
     return ok({"orders": views, "pagination": meta}, RETRIEVED)
