@@ -529,6 +529,14 @@ def _customer_id(value: Any) -> str | None:
     return None if value is None or value == "" else _text(value, "Customer ID", maximum=64)
 
 
+def _lines_of(model: str) -> WithJsonSchema:
+    """How a body's list of 1..100 ``model`` lines is documented (the validators that check
+    it answer the contract's own messages, so the schema is given rather than derived)."""
+    return WithJsonSchema(
+        {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": f"#/components/schemas/{model}"}}
+    )
+
+
 def _items_list(value: Any) -> Any:
     if not isinstance(value, list) or not value:
         raise ValueError("items array is required")
@@ -540,9 +548,7 @@ def _items_list(value: Any) -> Any:
 class CheckAvailabilityIn(Body):
     items: Annotated[
         list[QuantityLine],
-        WithJsonSchema(
-            {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/QuantityLine"}}
-        ),
+        _lines_of("QuantityLine"),
     ]
 
     @model_validator(mode="before")
@@ -558,9 +564,7 @@ class ReserveIn(Body):
     customerId: OptionalLaxText = None
     items: Annotated[
         list[ReserveLine],
-        WithJsonSchema(
-            {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/ReserveLine"}}
-        ),
+        _lines_of("ReserveLine"),
     ]
     expirationMinutes: Annotated[
         float | None,
@@ -634,9 +638,7 @@ class RecordSaleIn(Body):
     customerId: OptionalLaxText = None
     items: Annotated[
         list[SaleLine],
-        WithJsonSchema(
-            {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/SaleLine"}}
-        ),
+        _lines_of("SaleLine"),
     ]
 
     @model_validator(mode="before")
@@ -1223,9 +1225,7 @@ class BulkStockIn(Body):
 
     updates: Annotated[
         list[StockDeltaIn],
-        WithJsonSchema(
-            {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/StockDeltaIn"}}
-        ),
+        _lines_of("StockDeltaIn"),
     ]
 
     @model_validator(mode="before")
