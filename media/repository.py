@@ -13,6 +13,8 @@ from typing import Any
 import aiosqlite
 
 MediaRow = dict[str, Any]
+BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for another connection's (or process's) write lock."""
 
 _MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
@@ -98,11 +100,13 @@ class MediaRepository:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
         self._db.row_factory = aiosqlite.Row
+        # The busy timeout first: switching to WAL takes a lock another process may hold.
+        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
         await self._migrate()
         self._probe = await aiosqlite.connect(self.path)
+        await self._probe.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     async def close(self) -> None:
         for connection in (self._probe, self._db):
@@ -118,11 +122,26 @@ class MediaRepository:
         for version, script in _MIGRATIONS:
             if version in applied:
                 continue
-            # executescript commits first; the version row is then written with the schema.
-            await db.executescript(
-                f"BEGIN;\n{script}\nINSERT INTO schema_migrations (version, applied_at) "
-                f"VALUES ({version}, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));\nCOMMIT;"
-            )
+            # One BEGIN IMMEDIATE transaction per migration, its version tested inside it: of
+            # several processes starting on one file, one applies it and the others skip it.
+            await db.commit()
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                async with db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cursor:
+                    done = await cursor.fetchone() is not None
+                if not done:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            await db.execute(statement)
+                    await db.execute(
+                        "INSERT INTO schema_migrations (version, applied_at) "
+                        "VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                        (version,),
+                    )
+                await db.commit()
+            except BaseException:
+                await db.rollback()
+                raise
 
     async def ping(self) -> bool:
         """True when the database file answers a query (read through the probe connection)."""
