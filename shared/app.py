@@ -539,11 +539,12 @@ def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSe
     """
     import uvicorn
 
+    workers = settings.WEB_CONCURRENCY
+    target = factory_path(app_factory) if workers > 1 else None  # refused before anything starts
     app = app_factory(settings)  # configures logging with the service's name (LOG_DIR file)
     service = app.state.service
     configure_logging(settings, service)
     log = logging.getLogger("shared.app")
-    workers = settings.WEB_CONCURRENCY
     options: dict[str, Any] = {
         "host": settings.HOST,
         "port": settings.PORT,
@@ -552,7 +553,7 @@ def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSe
         "proxy_headers": False,
         "server_header": False,
     }
-    if workers <= 1:
+    if target is None:
         log.info("%s listening on http://%s:%s", service, settings.HOST, settings.PORT)
         uvicorn.run(app, **options)
         return
@@ -566,7 +567,7 @@ def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSe
         )
     log.info("%s listening on http://%s:%s with %d worker processes", service, settings.HOST, settings.PORT, workers)
     del app  # each worker builds its own
-    uvicorn.run(factory_path(app_factory), factory=True, workers=workers, **options)
+    uvicorn.run(target, factory=True, workers=workers, **options)
 
 
 def factory_path(app_factory: Callable[..., FastAPI]) -> str:
