@@ -1,9 +1,11 @@
 # One image for every service; the command picks which one runs:
 #   docker run shop-backend python -m customer
+# WEB_CONCURRENCY=N runs N uvicorn worker processes in the container (default 1; with more,
+# give the services a Redis through REDIS_URL so rate limits are counted once).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    HOST=0.0.0.0 DATA_DIR=/data MEDIA_ROOT=/data/media
+    HOST=0.0.0.0 DATA_DIR=/data MEDIA_ROOT=/data/media WEB_CONCURRENCY=1
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

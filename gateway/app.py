@@ -120,7 +120,7 @@ class GatewayApp(FastAPI):
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """Build the gateway app for ``settings`` (read from the environment when omitted)."""
     settings = settings or GatewaySettings()
-    configure_logging(settings)
+    configure_logging(settings, "gateway")
     common = HttpMetrics("gateway")
     metrics = GatewayMetrics(common, SERVICES)
 

@@ -25,6 +25,7 @@ from orders.schemas import PlaceOrderIn
 from orders.settings import OrdersSettings
 from orders.upstream import Customers, Products, UpstreamStatus
 from orders.views import cents_of
+from shared.lease import StoreLease
 from shared.responses import AppError, BadRequest, Conflict, Forbidden, GatewayTimeout, NotFound, ServiceUnavailable
 from shared.store import Document, DuplicateKeyError, new_id
 from shared.timeutil import now_iso, parse_iso, utcnow
@@ -49,6 +50,8 @@ KEY_IN_PROGRESS = "A request with this Idempotency-Key is already in progress"
 ADDRESS_REQUIRED = ("addressLine1", "city", "state", "country", "postalCode")
 NUMBER_TRIES = 5
 KEY_POLL_SECONDS = 0.05
+# How long a process that took a periodic job's lease and died keeps the others from running it.
+JOB_LEASE_SECONDS = 60.0
 
 _sequence = itertools.count()
 
@@ -534,10 +537,16 @@ class Orders:
             log.info("housekeeping: %d idempotency keys, %d carts, %d outbox rows removed", keys, carts, sent)
 
     async def start(self) -> None:
-        if self.settings.EXPIRY_TASK_SECONDS > 0:
-            self._tasks.append(asyncio.create_task(self._every(self.settings.EXPIRY_TASK_SECONDS, self._tick)))
-        if self.settings.HOUSEKEEPING_SECONDS > 0:
-            self._tasks.append(asyncio.create_task(self._every(self.settings.HOUSEKEEPING_SECONDS, self.housekeeping)))
+        # Several processes on one store: each job runs in one of them at a time (a lease),
+        # so two repair passes never queue the same effect twice.
+        jobs = (
+            ("orders.expiry", self.settings.EXPIRY_TASK_SECONDS, self._tick),
+            ("orders.housekeeping", self.settings.HOUSEKEEPING_SECONDS, self.housekeeping),
+        )
+        for name, seconds, job in jobs:
+            if seconds > 0:
+                lease = self.repo.lease(name, seconds=JOB_LEASE_SECONDS)
+                self._tasks.append(asyncio.create_task(self._every(seconds, job, lease)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -556,10 +565,12 @@ class Orders:
             log.info("failed %d orders whose reservation expired", failed)
 
     @staticmethod
-    async def _every(seconds: float, job: Any) -> None:
+    async def _every(seconds: float, job: Any, lease: StoreLease) -> None:
         while True:
             await asyncio.sleep(seconds)
             try:
-                await job()
+                async with lease.held() as mine:
+                    if mine:
+                        await job()
             except Exception:
                 log.exception("background job failed")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from shared.lease import StoreLease
 from shared.store import Collection, Document, DocumentStore, DuplicateKeyError
 from shared.timeutil import now_iso
 
@@ -21,10 +22,15 @@ ORDER_STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", 
 
 class OrdersRepository:
     def __init__(self, store: DocumentStore, outbox_rows: Collection) -> None:
+        self._store = store
         self.carts = store.collection("carts")
         self.orders = store.collection("orders")
         self.keys = store.collection("idempotency_keys")
         self.outbox = outbox_rows
+
+    def lease(self, name: str, *, seconds: float) -> StoreLease:
+        """A lease in this store (one process at a time runs the periodic job it guards)."""
+        return StoreLease(self._store, name, seconds=seconds)
 
     async def create_indexes(self) -> None:
         await self.carts.create_index("customerId", unique=True)

@@ -40,6 +40,8 @@ STOCK_RETRIES = 5
 BULK_RETRIES = 20
 PENDING_WAIT_SECONDS = 10.0
 STALE_PENDING = timedelta(minutes=5)
+# How long a process that took the sweep lease and died keeps the others from sweeping.
+SWEEP_LEASE_SECONDS = 60.0
 NO_LONGER_ACTIVE = "Reservation is no longer active"
 CHANGED_CONCURRENTLY = "Stock changed concurrently, please retry"
 
@@ -84,6 +86,8 @@ class Inventory:
         self.catalogue = catalogue
         self.settings = settings
         self._task: asyncio.Task[None] | None = None
+        # Several processes on one store: one sweeps at a time (each expiry is conditional anyway).
+        self._sweep_lease = repo.lease("products.reservation-sweep", seconds=SWEEP_LEASE_SECONDS)
 
     # seller stock endpoints
 
@@ -571,7 +575,8 @@ class Inventory:
         while True:
             await asyncio.sleep(self.settings.RESERVATION_CLEANUP_SECONDS)
             try:
-                cleaned = await self.cleanup_expired()
+                async with self._sweep_lease.held() as mine:
+                    cleaned = await self.cleanup_expired() if mine else 0
                 if cleaned:
                     log.info("released %d expired reservations", cleaned)
             except Exception:

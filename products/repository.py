@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from products.levels import level_bounds, stock_level
+from shared.lease import StoreLease
 from shared.store import Document, DocumentStore, DuplicateKeyError, new_id
 from shared.timeutil import now_iso
 
@@ -131,11 +132,16 @@ class ProductRepository:
     """The products service's collections and the operations it runs on them."""
 
     def __init__(self, store: DocumentStore) -> None:
+        self._store = store
         self.products = store.collection("products")
         self.history = store.collection("product_history")
         self.reservations = store.collection("reservations")
         self.seller_status = store.collection("seller_status")
         self.terms = store.collection("product_terms")
+
+    def lease(self, name: str, *, seconds: float) -> StoreLease:
+        """A lease in this store (one process at a time runs the sweep it guards)."""
+        return StoreLease(self._store, name, seconds=seconds)
 
     async def create_indexes(self) -> None:
         for spec in PRODUCT_INDEXES:

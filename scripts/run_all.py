@@ -2,7 +2,8 @@
 
 Standard library only. Output of each service is prefixed with its name; Ctrl-C (or
 SIGTERM) stops them all. Environment variables are passed through (so ``MONGODB_URI``,
-``SMTP_*`` etc. work), but nothing needs to be set.
+``SMTP_*``, ``WEB_CONCURRENCY`` — worker processes per service — etc. work), but nothing
+needs to be set.
 """
 
 from __future__ import annotations

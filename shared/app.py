@@ -531,20 +531,48 @@ def install_openapi(app: FastAPI) -> None:
 
 
 def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
-    """Run ``app_factory(settings)`` with uvicorn on ``HOST:PORT`` (the ``__main__`` of a service)."""
+    """Run ``app_factory(settings)`` with uvicorn on ``HOST:PORT`` (the ``__main__`` of a service).
+
+    With ``WEB_CONCURRENCY`` above 1, uvicorn runs that many worker processes on the one socket;
+    each builds its own app by calling ``app_factory()`` (by import path, so it must be a
+    module-level function) with settings read from the environment, as ``settings`` were.
+    """
     import uvicorn
 
+    workers = settings.WEB_CONCURRENCY
+    target = factory_path(app_factory) if workers > 1 else None  # refused before anything starts
     app = app_factory(settings)  # configures logging with the service's name (LOG_DIR file)
-    configure_logging(settings, app.state.service)
-    logging.getLogger("shared.app").info(
-        "%s listening on http://%s:%s", app.state.service, settings.HOST, settings.PORT
-    )
-    uvicorn.run(
-        app,
-        host=settings.HOST,
-        port=settings.PORT,
-        log_level=settings.LOG_LEVEL.lower(),
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-    )
+    service = app.state.service
+    configure_logging(settings, service)
+    log = logging.getLogger("shared.app")
+    options: dict[str, Any] = {
+        "host": settings.HOST,
+        "port": settings.PORT,
+        "log_level": settings.LOG_LEVEL.lower(),
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if target is None:
+        log.info("%s listening on http://%s:%s", service, settings.HOST, settings.PORT)
+        uvicorn.run(app, **options)
+        return
+    if not settings.REDIS_URL:
+        log.warning(
+            "%s: without REDIS_URL each of the %d processes keeps its own rate-limit counters "
+            "(where the service limits a route, a client may make up to %d times the limit)",
+            service,
+            workers,
+            workers,
+        )
+    log.info("%s listening on http://%s:%s with %d worker processes", service, settings.HOST, settings.PORT, workers)
+    del app  # each worker builds its own
+    uvicorn.run(target, factory=True, workers=workers, **options)
+
+
+def factory_path(app_factory: Callable[..., FastAPI]) -> str:
+    """``"package.module:function"`` for uvicorn's workers, which import the factory themselves."""
+    path = f"{app_factory.__module__}:{app_factory.__qualname__}"
+    if "<" in path or app_factory.__module__ == "__main__":
+        raise ValueError(f"{path} cannot be imported by a worker process; pass a module-level function")
+    return path

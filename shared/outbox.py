@@ -14,12 +14,19 @@ stays pending and is sent again with fresh data); timeout, connection error, 408
 500, 503, 504 → retried with backoff ``min(5 s × 2^(attempts−1), 300 s)`` without limit;
 a status listed in the request's ``permanent_statuses`` (notifications' 502) → ``failed``
 at once; any other 4xx (or other 5xx) → retried likewise, ``failed`` after 5 such answers.
+
+Several processes (uvicorn workers, instances) may drain one store: a row is claimed by one
+conditional update (``sending``, ``claimedUntil`` = now + 60 s, a fresh ``claimToken``), so
+one process sends it; a claimer that dies leaves the row to be taken again once the claim
+runs out. The outcome is written only under the writer's own token, so a claimer that
+outlived its claim cannot overwrite (or re-queue) the row another process took since.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -58,6 +65,11 @@ Handler = Callable[[Mapping[str, Any]], Awaitable[OutboxRequest | None]]
 def backoff_seconds(attempts: int) -> float:
     """Delay before the next try after ``attempts`` failed tries: 5 s, 10 s, 20 s … ≤ 300 s."""
     return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_CAP_SECONDS)
+
+
+def _ours(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter matching ``row`` only while it is still being sent under our claim."""
+    return {"_id": row["_id"], "status": "sending", "claimToken": row.get("claimToken")}
 
 
 class Outbox:
@@ -185,7 +197,13 @@ class Outbox:
         }
         return await self._rows.find_one_and_update(
             {"$and": [dict(extra), due]} if extra else due,
-            {"$set": {"status": "sending", "claimedUntil": now_iso(timedelta(seconds=CLAIM_SECONDS))}},
+            {
+                "$set": {
+                    "status": "sending",
+                    "claimedUntil": now_iso(timedelta(seconds=CLAIM_SECONDS)),
+                    "claimToken": secrets.token_hex(8),
+                }
+            },
             sort=[("nextAttemptAt", 1)],
             return_document="after",
         )
@@ -230,9 +248,7 @@ class Outbox:
             fields["sentAt"] = now
         else:
             log.error("outbox: %s failed for good: %s", row["dedupeKey"], error)
-        closed = await self._rows.update_one(
-            {"_id": row["_id"], "version": row["version"], "status": "sending"}, {"$set": fields}
-        )
+        closed = await self._rows.update_one({**_ours(row), "version": row["version"]}, {"$set": fields})
         if not closed.matched:
             await self._resend_newer(row)
 
@@ -245,7 +261,7 @@ class Outbox:
         now = now_iso()
         log.warning("outbox: %s attempt %d failed: %s", row["dedupeKey"], attempts, error)
         result = await self._rows.update_one(
-            {"_id": row["_id"], "version": row["version"], "status": "sending"},
+            {**_ours(row), "version": row["version"]},
             {
                 "$set": {
                     "status": "pending",
@@ -265,7 +281,7 @@ class Outbox:
         """The row was re-enqueued while we sent it: make the newer version due now."""
         now = now_iso()
         await self._rows.update_one(
-            {"_id": row["_id"], "status": "sending", "version": {"$ne": row["version"]}},
+            {**_ours(row), "version": {"$ne": row["version"]}},
             {"$set": {"status": "pending", "nextAttemptAt": now, "claimedUntil": None, "updatedAt": now}},
         )
 

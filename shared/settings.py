@@ -55,6 +55,10 @@ class ServiceSettings(BaseSettings):
     HOST: str = "127.0.0.1"
     PORT: int = 8000
     LOG_LEVEL: str = "info"
+    # Processes serving HOST:PORT (uvicorn workers, ``python -m <service>`` only). Above 1, set
+    # REDIS_URL so rate limits are counted once for all of them; background work is claimed
+    # per row or under a store lease, so several processes (or instances) may share one store.
+    WEB_CONCURRENCY: int = Field(default=1, ge=1, le=64)
     LOG_FORMAT: Literal["text", "json"] = "text"
     # Besides the console: LOG_FILE (one file) or LOG_DIR (<service>.log in it), rotated at
     # LOG_FILE_MAX_BYTES keeping LOG_FILE_BACKUPS old files.

@@ -218,3 +218,35 @@ async def test_delete_when_files_already_gone(client: httpx.AsyncClient, media_r
     media_id = await uploaded_id(client, pdf_bytes(), "x.pdf")
     stored_path(media_root, media_id, "pdf").unlink()
     assert (await client.delete(f"{API}/{media_id}", headers=KEY)).status_code == 200
+
+
+async def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
+    """Several processes (uvicorn workers) opening one new database file at once: each opens,
+    the schema is applied once."""
+    from media.repository import MediaRepository
+
+    path = tmp_path / "together" / "media.db"
+    repos = [MediaRepository(path) for _ in range(4)]
+    try:
+        await asyncio.gather(*(repo.open() for repo in repos))
+        assert all([await repo.ping() for repo in repos])
+        async with repos[0].db.execute("SELECT version FROM schema_migrations") as cursor:
+            assert [row[0] for row in await cursor.fetchall()] == [1]
+    finally:
+        for repo in repos:
+            await repo.close()
+
+
+async def test_two_processes_clean_up_each_file_once(client: httpx.AsyncClient, settings, media_client) -> None:
+    """A second app on the same DATA_DIR and MEDIA_ROOT (another process): cleanups running in
+    both at once delete each eligible row, and its files, exactly once between them."""
+    ids = [await uploaded_id(client, pdf_bytes(), f"{i}.pdf") for i in range(8)]
+    for media_id in ids:
+        set_columns(settings.database_path, media_id, unused_since=ago(days=3))
+    async with media_client() as other:
+        answers = await asyncio.gather(*(c.post(f"{API}/cleanup", headers=KEY) for c in (client, other, client, other)))
+    data = [a.json()["data"] for a in answers]
+    assert sum(d["deleted_count"] for d in data) == 8
+    assert sum(d["freed_bytes"] for d in data) == 8 * len(pdf_bytes())
+    for media_id in ids:
+        assert (await client.get(f"{API}/{media_id}")).status_code == 404

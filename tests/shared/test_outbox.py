@@ -172,3 +172,22 @@ async def test_drainer_task_and_send_soon(store):
         with pytest.raises(ValueError):
             await outbox.enqueue(kind="nope", dedupe_key="x")
         await clients.aclose()
+
+
+async def test_a_claimer_that_outlived_its_claim_cannot_close_the_row(store):
+    """Two processes on one store: A's claim ran out and B took the row; A's late outcome
+    must neither close nor re-queue the row B is sending (only B's outcome counts)."""
+    async with Receiver(status=202) as receiver:
+        outbox, clients = await make_outbox(store, receiver.url)
+        await outbox.enqueue(kind="email", dedupe_key="late", payload={})
+        a_row = await outbox._claim({"dedupeKey": "late"})
+        await outbox.rows.update_one({}, {"$set": {"claimedUntil": "2000-01-01T00:00:00.000Z"}})
+        b_row = await outbox._claim({"dedupeKey": "late"})
+        assert a_row is not None and b_row is not None and a_row["claimToken"] != b_row["claimToken"]
+        await outbox._finish(a_row, status="sent", error=None)
+        await outbox._retry(a_row, error="late", final_answer=False)
+        row = await outbox.rows.find_one({})
+        assert row["status"] == "sending" and row["claimToken"] == b_row["claimToken"]
+        await outbox._deliver(b_row)
+        assert (await outbox.rows.find_one({}))["status"] == "sent"
+        await clients.aclose()
