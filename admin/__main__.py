@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import shared.lean  # noqa: F401  (first: keeps httpx's command-line client out, see its docstring)
 from admin.app import create_app
 from admin.settings import AdminSettings
 from shared.app import serve

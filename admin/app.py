@@ -18,7 +18,7 @@ from admin.settings import AdminSettings
 from shared.app import create_service_app
 from shared.clients import ServiceClient, ServiceClients
 from shared.outbox import Outbox
-from shared.ratelimit import RateLimiter
+from shared.ratelimit import RouteLimits
 from shared.store import DocumentStore, open_store
 
 log = logging.getLogger("admin.app")
@@ -88,10 +88,10 @@ def create_app(
     app.state.admins = admins
     app.state.proxy = proxy
     app.state.health_targets = health_targets
-    app.state.rate_limiter = RateLimiter(
+    RouteLimits(
         max_hits=settings.LOGIN_RATE_LIMIT_MAX,
         window_seconds=math.ceil(settings.LOGIN_RATE_LIMIT_WINDOW_MS / 1000),
         redis_url=settings.REDIS_URL,
         prefix="admin-login",
-    )
+    ).install(app)
     return app

@@ -18,8 +18,7 @@ from admin.domain import Admins, AuditContext
 from admin.errors import as_app_error
 from admin.proxy import AdminProxy
 from shared.auth import BearerClaims
-from shared.ratelimit import RateLimiter, client_ip
-from shared.responses import TooManyRequests
+from shared.ratelimit import RouteLimits, client_ip
 from shared.store import Document
 
 
@@ -81,11 +80,10 @@ LOGIN_LIMIT_MESSAGE = "Too many authentication attempts, please try again later"
 
 async def login_limit(request: Request) -> None:
     """Count one login, forgot-password or reset-password call (aliases included) in the
-    client's fixed window; over ``LOGIN_RATE_LIMIT_MAX``: 429 with ``Retry-After``."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    retry_after = await limiter.hit("admin-login", resolve_client_ip(request))
-    if retry_after is not None:
-        raise TooManyRequests(LOGIN_LIMIT_MESSAGE, headers={"Retry-After": str(retry_after)})
+    client's fixed window (one slowapi scope for all of them); over ``LOGIN_RATE_LIMIT_MAX``:
+    429 with ``Retry-After``."""
+    limits: RouteLimits = request.app.state.route_limits
+    await limits.check("admin-login", LOGIN_LIMIT_MESSAGE)(request)
 
 
 class AuditedWrite:

@@ -1,8 +1,10 @@
 """Footprint: each service's idle memory and the time from start to all healthy.
 
 Starts every process named in the Procfile (as ``scripts/start`` does, on free ports and a
-temporary DATA_DIR), measures the time until every ``/health`` answers 200, lets them idle,
-then prints each one's resident memory (VmRSS from /proc) and the total.
+temporary DATA_DIR), measures the time until every ``/health`` answers 200 and the CPU time
+each process used until then (user + system from /proc: unlike the wall clock, it does not
+grow when other work shares the cores), lets them idle, then prints each one's resident memory
+(VmRSS from /proc) and the totals, with the load average before and after.
 
     .venv/bin/python bench/footprint.py [--idle SECONDS]
 
@@ -45,6 +47,16 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
@@ -67,6 +79,7 @@ def main() -> int:
         **{f"{name.upper()}_SERVICE_URL": f"http://127.0.0.1:{port}" for name, port in ports.items()},
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
+    load_before = loadavg()
     started = time.perf_counter()
     try:
         for name, port in ports.items():
@@ -78,10 +91,12 @@ def main() -> int:
             )
         waiting = set(services)
         ready_at: dict[str, float] = {}
+        cpu_at: dict[str, float] = {}
         while waiting and time.perf_counter() - started < 60:
             for name in sorted(waiting):
                 if healthy(ports[name]):
                     ready_at[name] = time.perf_counter() - started
+                    cpu_at[name] = cpu_seconds(processes[name].pid)
                     waiting.discard(name)
             time.sleep(0.05)
         if waiting:
@@ -89,13 +104,17 @@ def main() -> int:
             return 1
         all_healthy = max(ready_at.values())
         time.sleep(args.idle)
-        print(f"{'service':<15}{'healthy after':>15}{'idle RSS':>12}")
+        print(f"{'service':<15}{'healthy after':>15}{'CPU until then':>16}{'idle RSS':>12}")
         total = 0.0
         for name in services:
             memory = rss_mb(processes[name].pid)
             total += memory
-            print(f"{name:<15}{ready_at[name]:>13.2f} s{memory:>9.1f} MB")
-        print(f"{'all':<15}{all_healthy:>13.2f} s{total:>9.1f} MB   ({len(services)} services)")
+            print(f"{name:<15}{ready_at[name]:>13.2f} s{cpu_at[name]:>14.2f} s{memory:>9.1f} MB")
+        cpu_total = sum(cpu_at.values())
+        print(f"{'all':<15}{all_healthy:>13.2f} s{cpu_total:>14.2f} s{total:>9.1f} MB   ({len(services)} services)")
+        cores = os.cpu_count() or 1
+        print(f"CPU total / {cores} cores = {cpu_total / cores:.2f} s")
+        print(f"load average before {load_before}, after {loadavg()}")
         return 0
     finally:
         for process in processes.values():

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 
 class PasswordUndecryptable(Exception):
@@ -34,12 +36,25 @@ class PasswordBox:
     """Encrypts and decrypts the SMTP password with one Fernet key."""
 
     def __init__(self, secret: str) -> None:
-        self._fernet = Fernet(derive_key(secret))
+        self._key = derive_key(secret)
+        self._fernet_box: Fernet | None = None
+
+    @property
+    def _fernet(self) -> Fernet:
+        if self._fernet_box is None:
+            # imported on first use: about 11 MB of RSS that an idle service without a stored
+            # SMTP password never needs (bench/footprint.py)
+            from cryptography.fernet import Fernet
+
+            self._fernet_box = Fernet(self._key)
+        return self._fernet_box
 
     def encrypt(self, password: str) -> str:
         return self._fernet.encrypt(password.encode("utf-8")).decode("ascii")
 
     def decrypt(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken  # imported on first use, as Fernet is
+
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError, ValueError) as exc:

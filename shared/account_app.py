@@ -12,7 +12,7 @@ from shared.accounts import EMAIL_KIND, MEDIA_KIND, AccountRepository, AccountSe
 from shared.app import create_service_app
 from shared.clients import ServiceClients
 from shared.outbox import Handler, Outbox
-from shared.ratelimit import RateLimiter
+from shared.ratelimit import RouteLimits
 from shared.settings import ServiceSettings
 from shared.store import DocumentStore, open_store
 
@@ -68,5 +68,5 @@ def create_account_app(
     app.state.clients = clients
     app.state.outbox = outbox
     setattr(app.state, state_name, accounts)
-    app.state.rate_limiter = RateLimiter.from_settings(settings, prefix=service)
+    RouteLimits.from_settings(settings, prefix=service).install(app)
     return app

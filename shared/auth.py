@@ -17,17 +17,42 @@ Dependencies read the settings from ``request.app.state.settings``:
 from __future__ import annotations
 
 import hmac
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Annotated, Any, Literal
 
-import jwt
 from fastapi import Depends, Request
 
 from shared.responses import Forbidden, Unauthorized
 from shared.settings import ServiceSettings
+
+
+def _import_jwt() -> ModuleType:
+    """PyJWT, without ``cryptography`` when nothing has imported it yet.
+
+    PyJWT imports ``cryptography`` only to offer RSA/EC algorithms, at about 11 MB of RSS per
+    process (``bench/footprint.py``); tokens here are HMAC only (``JWT_ALGORITHM`` is HS256/384/
+    512, computed with the standard library), so PyJWT runs as if ``cryptography`` were not
+    installed, which it handles (``ModuleNotFoundError``). The module is hidden only for this
+    import: notifications still imports ``cryptography`` itself for the SMTP password.
+    """
+    if "jwt" in sys.modules or "cryptography" in sys.modules:
+        import jwt  # already paid for: nothing to leave out
+
+        return jwt
+    sys.modules["cryptography"] = None  # type: ignore[assignment]
+    try:
+        import jwt
+    finally:
+        del sys.modules["cryptography"]
+    return jwt
+
+
+jwt = _import_jwt()
 
 Role = Literal["customer", "seller", "admin"]
 TokenType = Literal["access", "refresh"]

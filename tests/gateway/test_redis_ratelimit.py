@@ -1,49 +1,14 @@
 """The rate limit shared through a real Redis server (contract §5.1; checklist 28).
 
-Starts its own ``redis-server`` (Debian package ``redis-server``) on a free loopback port;
+``redis_url`` (tests/conftest.py) starts its own ``redis-server`` on a free loopback port;
 skipped, with the reason, when the binary is not installed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import subprocess
-from collections.abc import Iterator
-
-import pytest
 
 from tests.gateway.conftest import free_port
-
-REDIS = shutil.which("redis-server") or ("/usr/bin/redis-server" if shutil.which("/usr/bin/redis-server") else None)
-
-
-@pytest.fixture
-def redis_url(tmp_path) -> Iterator[str]:
-    if REDIS is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
-    port = free_port()
-    process = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import socket
-        import time
-
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 async def test_two_gateways_share_one_budget(start_gateway, upstream, redis_url):
