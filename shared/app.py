@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import fastapi_offline
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -587,6 +587,16 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering ``request.app.state.<name>`` (a service's domain object, set by
+    its ``create_app``): ``Annotated[Orders, Depends(app_state("orders"))]``."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return dependency
 
 
 def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
