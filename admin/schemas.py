@@ -14,6 +14,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from admin.domain import PASSWORD_MAX, PASSWORD_MIN, PERMISSIONS
 from shared.fields import LaxBool, check_email, check_login_password
 from shared.passwords import too_long
+from shared.responses import Pagination
 
 RoleName = Literal["super_admin", "admin", "moderator"]
 Permission = Literal[
@@ -203,12 +204,7 @@ class AdminHolderPublic(BaseModel):
     admin: AdminPublic
 
 
-class PaginationPublic(BaseModel):
-    page: int
-    limit: int
-    total: int
-    pages: int
-    totalPages: int
+PaginationPublic = Pagination
 
 
 class AdminsPublic(BaseModel):
