@@ -18,7 +18,15 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from products.levels import MAX_STOCK
-from shared.fields import INT64_MAX, INT64_MIN, OBJECT_ID_RE, EmptyAsNone, check_bool, with_required
+from shared.fields import (
+    INT64_MAX,
+    INT64_MIN,
+    OBJECT_ID_RE,
+    EmptyAsNone,
+    check_bool,
+    require_fields,
+    trimmed_text,
+)
 from shared.responses import Pagination, ValidationFailed
 from shared.validation import MAX_PAGE, page_params, parse_bool, to_cents
 
@@ -147,14 +155,8 @@ def check_specifications(value: Any) -> dict[str, SpecValue]:
 
 
 def _text(value: Any, label: str, *, maximum: int, minimum: int = 0) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{label} must be a string")
-    value = value.strip()
-    if len(value) < minimum:
-        raise ValueError(f"{label} is required")
-    if len(value) > maximum:
-        raise ValueError(f"{label} cannot exceed {maximum} characters")
-    return value
+    # Blank text of a required field is "<label> is required" here, as the contract words it.
+    return trimmed_text(value, label, max_len=maximum, min_len=minimum, too_short=f"{label} is required")
 
 
 class ImageIn(Body):
@@ -252,10 +254,7 @@ class ProductFields(Body):
             raise ValueError("Product name is required")
         return _text(value, "Product name", maximum=200, minimum=1)
 
-    @field_validator("price", mode="before")
-    @classmethod
-    def _price(cls, value: Any) -> int | None:
-        return money_cents(value, "Price")
+    _price = field_validator("price", mode="before")(lambda value: money_cents(value, "Price"))
 
     @field_validator("comparePrice", mode="before")
     @classmethod
@@ -281,15 +280,9 @@ class ProductFields(Body):
     def _description(cls, value: Any) -> str:
         return "" if value is None else _text(value, "Description", maximum=1000)
 
-    @field_validator("stock", mode="before")
-    @classmethod
-    def _stock(cls, value: Any) -> int:
-        return count_value(value, "Stock")
+    _stock = field_validator("stock", mode="before")(lambda value: count_value(value, "Stock"))
 
-    @field_validator("lowStockAlert", mode="before")
-    @classmethod
-    def _low(cls, value: Any) -> int:
-        return count_value(value, "Low stock alert")
+    _low = field_validator("lowStockAlert", mode="before")(lambda value: count_value(value, "Low stock alert"))
 
     @field_validator("images", mode="before")
     @classmethod
@@ -359,10 +352,7 @@ class ProductFields(Body):
 
 
 class ProductCreateIn(ProductFields):
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("name", "price"))
+    _required = require_fields("name", "price")
 
 
 class ProductUpdateIn(ProductFields):
@@ -373,10 +363,7 @@ class StockIn(Body):
     stock: Count
     notes: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("stock",))
+    _required = require_fields("stock")
 
     @field_validator("stock", mode="before")
     @classmethod
@@ -399,15 +386,9 @@ class AdjustIn(Body):
     reason: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
     notes: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("newStock",))
+    _required = require_fields("newStock")
 
-    @field_validator("newStock", mode="before")
-    @classmethod
-    def _new(cls, value: Any) -> int:
-        return count_value(value, "New stock")
+    _new = field_validator("newStock", mode="before")(lambda value: count_value(value, "New stock"))
 
     @field_validator("reason", "notes", mode="before")
     @classmethod
@@ -445,10 +426,7 @@ class SellerStatusIn(Body):
     tokenVersion: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     """The seller's token version: tokens whose ``ver`` is below it are refused (never lowered)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("sellerId", "isActive"))
+    _required = require_fields("sellerId", "isActive")
 
     @field_validator("sellerId", mode="before")
     @classmethod
@@ -466,10 +444,7 @@ class ValidateSellerIn(Body):
     productId: IdText
     sellerId: IdText
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("productId", "sellerId"))
+    _required = require_fields("productId", "sellerId")
 
     @field_validator("productId", "sellerId", mode="before")
     @classmethod
@@ -493,10 +468,7 @@ class QuantityLine(Body):
     productId: IdText
     quantity: Annotated[int, _schema({"type": "integer", "minimum": 1, "maximum": 10_000}, {"type": "string"})]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("productId", "quantity"))
+    _required = require_fields("productId", "quantity")
 
     _pid = field_validator("productId", mode="before")(_product_id)
 
@@ -509,10 +481,7 @@ class QuantityLine(Body):
 class ReserveLine(QuantityLine):
     unitPrice: OptionalMoney = None
 
-    @field_validator("unitPrice", mode="before")
-    @classmethod
-    def _price(cls, value: Any) -> int | None:
-        return money_cents(value, "Unit price", required=False)
+    _price = field_validator("unitPrice", mode="before")(lambda value: money_cents(value, "Unit price", required=False))
 
 
 def _order_id(value: Any) -> str:
@@ -551,10 +520,7 @@ class CheckAvailabilityIn(Body):
         _lines_of("QuantityLine"),
     ]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("items",))
+    _required = require_fields("items")
 
     _items = field_validator("items", mode="before")(_items_list)
 
@@ -571,10 +537,7 @@ class ReserveIn(Body):
         _schema({"type": "number", "exclusiveMinimum": 0, "maximum": 1440}, {"type": "string"}, nullable=True),
     ] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("orderId", "items"))
+    _required = require_fields("orderId", "items")
 
     _order = field_validator("orderId", mode="before")(_order_id)
     _customer = field_validator("customerId", mode="before")(_customer_id)
@@ -610,10 +573,7 @@ class OrderIn(Body):
     orderId: LaxText
     reason: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("orderId",))
+    _required = require_fields("orderId")
 
     _order = field_validator("orderId", mode="before")(_order_id)
 
@@ -641,10 +601,7 @@ class RecordSaleIn(Body):
         _lines_of("SaleLine"),
     ]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("orderId", "items"))
+    _required = require_fields("orderId", "items")
 
     _order = field_validator("orderId", mode="before")(_order_id)
     _customer = field_validator("customerId", mode="before")(_customer_id)
@@ -1198,10 +1155,7 @@ class StockDeltaIn(Body):
     productId: IdText
     stockChange: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("productId", "stockChange"))
+    _required = require_fields("productId", "stockChange")
 
     @field_validator("productId", mode="before")
     @classmethod
