@@ -32,6 +32,7 @@ from notifications.delivery import (
 )
 from notifications.rendering import SOURCES, Kind, Renderer, RenderError, build_context
 from notifications.repository import (
+    TEMPLATE_ROW,
     DuplicateCode,
     DuplicateIdempotencyKey,
     HistoryFilter,
@@ -51,21 +52,7 @@ LEASE_MARGIN_SECONDS = 30.0
 
 
 def template_answer(row: Row) -> dict[str, Any]:
-    return {
-        k: row[k]
-        for k in (
-            "id",
-            "name",
-            "code",
-            "subject",
-            "body_html",
-            "body_text",
-            "variables",
-            "is_active",
-            "created_at",
-            "updated_at",
-        )
-    }
+    return {k: row[k] for k in ("id", *TEMPLATE_ROW)}
 
 
 def smtp_answer(row: Row) -> dict[str, Any]:
