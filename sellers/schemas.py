@@ -359,7 +359,9 @@ class AddressPublic(Public):
     postalCode: str | None
 
 
-class SellerPublic(Public):
+class _SellerIdentity(Public):
+    """The fields every seller answer starts with (``sellers.views._identity``)."""
+
     id: str
     firstName: str | None
     lastName: str | None
@@ -368,6 +370,9 @@ class SellerPublic(Public):
     phone: str | None
     businessName: str | None
     businessType: str | None
+
+
+class SellerPublic(_SellerIdentity):
     businessDescription: str | None
     address: AddressPublic | None
     profileImage: str | None
@@ -449,16 +454,8 @@ class BulkBusinessPublic(Public):
     address: AddressPublic | None
 
 
-class SellerBasicPublic(Public):
+class SellerBasicPublic(_SellerIdentity):
     id_: str = Field(alias="_id")
-    id: str
-    firstName: str | None
-    lastName: str | None
-    fullName: str
-    email: str | None
-    phone: str | None
-    businessName: str | None
-    businessType: str | None
     logo: str | None
     business: BulkBusinessPublic | None
     isVerified: bool
