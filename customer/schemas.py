@@ -63,7 +63,6 @@ class RegisterIn(Body):
     _phone = field_validator("phone")(check_phone)
     _dob = field_validator("dateOfBirth")(check_birth_date)
     _gender = field_validator("gender")(check_gender)
-
     _require = require_fields("firstName", "lastName", "email", "password")
 
 
@@ -96,13 +95,10 @@ class ProfileUpdateIn(Body):
     preferences: PreferencesIn | None = None
 
     _first = field_validator("firstName", mode="before")(lambda value: check_name(value, "First name"))
-
     _last = field_validator("lastName", mode="before")(lambda value: check_name(value, "Last name"))
-
     _phone = field_validator("phone")(check_phone)
     _dob = field_validator("dateOfBirth")(check_birth_date)
     _gender = field_validator("gender")(check_gender)
-
     _image = field_validator("profileImage")(lambda v: check_media_ref(v, "Profile image"))
 
 

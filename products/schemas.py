@@ -28,7 +28,7 @@ from shared.fields import (
     trimmed_text,
 )
 from shared.responses import Pagination, ValidationFailed
-from shared.validation import MAX_PAGE, page_params, parse_bool, to_cents
+from shared.validation import MAX_PAGE, page_params, to_cents
 
 
 def is_object_id(value: object) -> bool:
@@ -184,15 +184,9 @@ class ImageIn(Body):
             raise ValueError("Image URL must be an http(s) URL or a path on this site")
         return url
 
-    @field_validator("isPrimary", mode="before")
-    @classmethod
-    def _primary(cls, value: Any) -> bool:
-        if value is None:
-            return False
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError("isPrimary must be a boolean")
-        return parsed
+    _primary = field_validator("isPrimary", mode="before")(
+        lambda value: False if value is None else check_bool(value, "isPrimary")
+    )
 
     @field_validator("altText", mode="before")
     @classmethod
@@ -281,7 +275,6 @@ class ProductFields(Body):
         return "" if value is None else _text(value, "Description", maximum=1000)
 
     _stock = field_validator("stock", mode="before")(lambda value: count_value(value, "Stock"))
-
     _low = field_validator("lowStockAlert", mode="before")(lambda value: count_value(value, "Low stock alert"))
 
     @field_validator("images", mode="before")
@@ -325,13 +318,7 @@ class ProductFields(Body):
             raise ValueError("Status must be active, inactive or draft")
         return value
 
-    @field_validator("isActive", mode="before")
-    @classmethod
-    def _is_active(cls, value: Any) -> bool:
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError("isActive must be a boolean")
-        return parsed
+    _is_active = field_validator("isActive", mode="before")(lambda value: check_bool(value, "isActive"))
 
     @field_validator("sellerId", mode="before")
     @classmethod
@@ -387,7 +374,6 @@ class AdjustIn(Body):
     notes: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
     _required = require_fields("newStock")
-
     _new = field_validator("newStock", mode="before")(lambda value: count_value(value, "New stock"))
 
     @field_validator("reason", "notes", mode="before")
@@ -469,7 +455,6 @@ class QuantityLine(Body):
     quantity: Annotated[int, _schema({"type": "integer", "minimum": 1, "maximum": 10_000}, {"type": "string"})]
 
     _required = require_fields("productId", "quantity")
-
     _pid = field_validator("productId", mode="before")(_product_id)
 
     @field_validator("quantity", mode="before")
@@ -521,7 +506,6 @@ class CheckAvailabilityIn(Body):
     ]
 
     _required = require_fields("items")
-
     _items = field_validator("items", mode="before")(_items_list)
 
 
@@ -538,10 +522,8 @@ class ReserveIn(Body):
     ] = None
 
     _required = require_fields("orderId", "items")
-
     _order = field_validator("orderId", mode="before")(_order_id)
     _customer = field_validator("customerId", mode="before")(_customer_id)
-
     _items = field_validator("items", mode="before")(_items_list)
 
     @field_validator("expirationMinutes", mode="before")
@@ -574,7 +556,6 @@ class OrderIn(Body):
     reason: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
     _required = require_fields("orderId")
-
     _order = field_validator("orderId", mode="before")(_order_id)
 
     @field_validator("reason", mode="before")
@@ -602,7 +583,6 @@ class RecordSaleIn(Body):
     ]
 
     _required = require_fields("orderId", "items")
-
     _order = field_validator("orderId", mode="before")(_order_id)
     _customer = field_validator("customerId", mode="before")(_customer_id)
     _items = field_validator("items", mode="before")(_items_list)

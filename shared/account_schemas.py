@@ -60,7 +60,6 @@ class LoginIn(Body):
     password: str
 
     _require = require_fields("email", "password")
-
     _email = field_validator("email", mode="before")(check_email)
     _password = field_validator("password", mode="before")(check_login_password)
 
@@ -69,7 +68,6 @@ class EmailIn(Body):
     email: str
 
     _require = require_fields("email")
-
     _email = field_validator("email", mode="before")(check_email)
 
 
@@ -77,7 +75,6 @@ class RefreshIn(Body):
     refreshToken: str = Field(min_length=1)
 
     _require = require_fields("refreshToken")
-
     _token = field_validator("refreshToken", mode="before")(lambda v: required_token(v, "Refresh token"))
 
 
@@ -103,7 +100,6 @@ class ChangePasswordIn(Body):
     confirmPassword: str = Field(min_length=1)
 
     _require = require_fields("currentPassword", "newPassword", "confirmPassword")
-
     _current = field_validator("currentPassword", mode="before")(lambda v: required_text(v, "Current password"))
     _confirm = field_validator("confirmPassword", mode="before")(lambda v: required_text(v, "Confirm password"))
     _new = field_validator("newPassword", mode="before")(lambda v: check_password(v, "New password"))
