@@ -877,9 +877,10 @@ class ReservationLinePublic(Public):
     isExpired: bool
 
 
-class InventoryPublic(Public):
+class _StockLevelsPublic(Public):
+    """The counters of every inventory answer (``products.views.inventory_view``)."""
+
     productId: str
-    sellerId: str
     totalStock: int
     reservedStock: int
     soldStock: int
@@ -888,23 +889,18 @@ class InventoryPublic(Public):
     isLowStock: bool
     lowStockThreshold: int
     activeReservations: int
+
+
+class InventoryPublic(_StockLevelsPublic):
+    sellerId: str
     reservations: list[ReservationLinePublic] | None = None
     lastUpdated: str | None
 
 
-class InventoryRowPublic(Public):
-    productId: str
+class InventoryRowPublic(_StockLevelsPublic):
     productName: str
     productCategory: str
     productPrice: float
-    totalStock: int
-    reservedStock: int
-    soldStock: int
-    availableStock: int
-    isOutOfStock: bool
-    isLowStock: bool
-    lowStockThreshold: int
-    activeReservations: int
 
 
 class InventorySummaryPublic(Public):
