@@ -24,7 +24,7 @@ from shared.outbox import Outbox, OutboxRequest
 from shared.passwords import hash_password, too_long, verify_and_update, verify_dummy
 from shared.store import Document, DuplicateKeyError
 from shared.timeutil import iso, utcnow
-from shared.validation import fields_of
+from shared.validation import fields_of, pagination
 
 log = logging.getLogger("admin.domain")
 
@@ -268,11 +268,7 @@ def audit_view(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def page_of(items: Sequence[Any], *, page: int, limit: int, total: int) -> dict[str, Any]:
-    pages = (total + limit - 1) // limit
-    return {
-        "items": list(items),
-        "pagination": {"page": page, "limit": limit, "total": total, "pages": pages, "totalPages": pages},
-    }
+    return {"items": list(items), "pagination": pagination(page, limit, total)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from notifications.repository import (
 from notifications.schemas import SendRequest, SmtpInput, TemplateInput
 from notifications.settings import NotificationsSettings
 from shared.responses import BadGateway, BadRequest, Conflict, NotFound, ValidationFailed
+from shared.validation import pagination
 
 log = logging.getLogger("notifications")
 
@@ -540,11 +541,7 @@ class Notifier:
 
     async def list_history(self, *, where: HistoryFilter, page: int, limit: int) -> dict[str, Any]:
         rows, total = await self.repo.list_history(where=where, limit=limit, offset=(page - 1) * limit)
-        pages = (total + limit - 1) // limit
-        return {
-            "history": [history_answer(r) for r in rows],
-            "pagination": {"page": page, "limit": limit, "total": total, "pages": pages, "totalPages": pages},
-        }
+        return {"history": [history_answer(r) for r in rows], "pagination": pagination(page, limit, total)}
 
     async def get_history(self, *, history_id: int) -> dict[str, Any]:
         row = await self.repo.get_history(history_id=history_id)
