@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AsyncExitStack, asynccontextmanager
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
@@ -29,6 +29,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.clients import Closable
 from shared.context import request_id_var
 from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope, install_error_handlers
 from shared.settings import ServiceSettings
@@ -369,12 +370,6 @@ def has_lone_surrogate(body: bytes) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
-
-
-class Closable(Protocol):
-    """A part with connections to let go of at shut-down (service clients, proxies)."""
-
-    async def aclose(self) -> None: ...
 
 
 async def _call_if_present(part: object, name: str) -> bool:

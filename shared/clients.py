@@ -27,11 +27,13 @@ from shared.settings import ServiceSettings
 DEFAULT_TIMEOUT = 5.0
 
 
-class _Closable(Protocol):
+class Closable(Protocol):
+    """Something holding connections to let go of (a client, a pool, a proxy)."""
+
     def aclose(self) -> Awaitable[None]: ...
 
 
-C = TypeVar("C", bound=_Closable)
+C = TypeVar("C", bound=Closable)
 
 
 class ServiceClient:
