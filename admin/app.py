@@ -53,36 +53,24 @@ def create_app(
         targets["gateway"] = (gateway, settings.GATEWAY_URL.rstrip("/"))
         return targets
 
-    async def startup(app: FastAPI) -> None:
-        await store.connect()
-        await repo.create_indexes()
-        await outbox.create_indexes()
+    async def bootstrap(app: FastAPI) -> None:
         try:
             await admins.bootstrap()
         except BootstrapRefused as refused:
             log.error("refusing to start: %s", refused.reason)
-            await store.close()
-            raise
-        await outbox.start()
-
-    async def shutdown(app: FastAPI) -> None:
-        await outbox.stop()
-        await proxy.aclose()
-        await gateway.aclose()
-        await clients.aclose()
-        await store.close()
+            raise  # the lifespan closes what it opened
 
     app = create_service_app(
         settings,
         service="admin",
         routers=[router],
-        health_check=store.ping,
-        on_startup=[startup],
-        on_shutdown=[shutdown],
+        store=store,
+        parts=[repo, outbox],
+        closing=[clients, gateway, proxy],
+        on_startup=[bootstrap],
         raw_body_paths=["/api/v1/proxy/"],
     )
     errors.install(app)
-    app.state.store = store
     app.state.clients = clients
     app.state.outbox = outbox
     app.state.admins = admins

@@ -17,23 +17,13 @@ from fastapi.responses import Response
 from admin.domain import Admins, AuditContext
 from admin.errors import as_app_error
 from admin.proxy import AdminProxy
+from shared.app import app_state
 from shared.auth import BearerClaims
 from shared.ratelimit import RouteLimits, client_ip
 from shared.store import Document
 
-
-async def _admins(request: Request) -> Admins:
-    return request.app.state.admins
-
-
-AdminsDomain = Annotated[Admins, Depends(_admins)]
-
-
-async def _proxy(request: Request) -> AdminProxy:
-    return request.app.state.proxy
-
-
-Proxy = Annotated[AdminProxy, Depends(_proxy)]
+AdminsDomain = Annotated[Admins, Depends(app_state("admins"))]
+Proxy = Annotated[AdminProxy, Depends(app_state("proxy"))]
 
 
 async def _current_admin(claims: BearerClaims, admins: AdminsDomain) -> Document:

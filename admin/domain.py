@@ -24,6 +24,7 @@ from shared.outbox import Outbox, OutboxRequest
 from shared.passwords import hash_password, too_long, verify_and_update, verify_dummy
 from shared.store import Document, DuplicateKeyError
 from shared.timeutil import iso, utcnow
+from shared.validation import fields_of, pagination
 
 log = logging.getLogger("admin.domain")
 
@@ -241,16 +242,10 @@ def admin_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The public view of an admin: never the hash, tokens or counters."""
     return {
         "id": doc["_id"],
-        "firstName": doc.get("firstName"),
-        "lastName": doc.get("lastName"),
-        "email": doc.get("email"),
-        "phone": doc.get("phone"),
-        "role": doc.get("role"),
+        **fields_of(doc, "firstName", "lastName", "email", "phone", "role"),
         "permissions": list(doc.get("permissions") or []),
         "isActive": bool(doc.get("isActive", True)),
-        "lastLogin": doc.get("lastLogin"),
-        "createdAt": doc.get("createdAt"),
-        "updatedAt": doc.get("updatedAt"),
+        **fields_of(doc, "lastLogin", "createdAt", "updatedAt"),
     }
 
 
@@ -258,42 +253,22 @@ def login_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The admin as the login answer shows it."""
     return {
         "id": doc["_id"],
-        "firstName": doc.get("firstName"),
-        "lastName": doc.get("lastName"),
-        "email": doc.get("email"),
-        "role": doc.get("role"),
+        **fields_of(doc, "firstName", "lastName", "email", "role"),
         "permissions": list(doc.get("permissions") or []),
     }
 
 
+AUDIT_FIELDS = (
+    "adminId", "adminEmail", "method", "service", "path", "query", "status", "durationMs", "requestId", "ip", "at",
+)  # fmt: skip
+
+
 def audit_view(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": doc["_id"],
-        **{
-            k: doc.get(k)
-            for k in (
-                "adminId",
-                "adminEmail",
-                "method",
-                "service",
-                "path",
-                "query",
-                "status",
-                "durationMs",
-                "requestId",
-                "ip",
-                "at",
-            )
-        },
-    }
+    return {"id": doc["_id"], **fields_of(doc, *AUDIT_FIELDS)}
 
 
 def page_of(items: Sequence[Any], *, page: int, limit: int, total: int) -> dict[str, Any]:
-    pages = (total + limit - 1) // limit
-    return {
-        "items": list(items),
-        "pagination": {"page": page, "limit": limit, "total": total, "pages": pages, "totalPages": pages},
-    }
+    return {"items": list(items), "pagination": pagination(page, limit, total)}
 
 
 @dataclass(frozen=True, slots=True)

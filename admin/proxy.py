@@ -36,6 +36,7 @@ from admin.domain import (
 from admin.errors import as_app_error
 from admin.settings import AdminSettings
 from shared.auth import SERVICE_KEY_HEADER
+from shared.clients import ClientPool
 from shared.responses import (
     AppError,
     BadGateway,
@@ -90,28 +91,21 @@ class AdminProxy:
         self.settings = settings
         self.admins = admins
         self._transports = dict(transports or {})
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients = ClientPool(self._new_client)
         self.timeout = httpx.Timeout(settings.PROXY_TIMEOUT_MS / 1000)
 
     def base_url(self, service: str) -> str:
         return f"http://{service}" if service in self._transports else self.settings.service_url(service)
 
-    def _client(self, service: str) -> httpx.AsyncClient:
-        client = self._clients.get(service)
-        if client is None:
-            transport = self._transports.get(service)
-            limits = httpx.Limits(max_connections=100, max_keepalive_connections=50, keepalive_expiry=4)
-            if transport is not None:
-                client = httpx.AsyncClient(transport=transport, timeout=self.timeout)
-            else:
-                client = HttpxAiohttpClient(timeout=self.timeout, limits=limits)
-            self._clients[service] = client
-        return client
+    def _new_client(self, service: str) -> httpx.AsyncClient:
+        transport = self._transports.get(service)
+        if transport is not None:
+            return httpx.AsyncClient(transport=transport, timeout=self.timeout)
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=50, keepalive_expiry=4)
+        return HttpxAiohttpClient(timeout=self.timeout, limits=limits)
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        await self._clients.aclose()
 
     async def handle(self, request: Request, *, admin: Document, service: str, ip: str) -> Response:
         """Run one proxy call (the admin is already authenticated; ``ip`` is the client)."""
@@ -169,7 +163,7 @@ class AdminProxy:
         self, request: Request, *, service: str, target: httpx.URL, entry_id: str | None, started: float
     ) -> Response:
         headers, body = self._request_parts(request)
-        client = self._client(service)
+        client = self._clients.get(service)
         upstream_request = client.build_request(request.method, target, headers=headers, content=body)
         try:
             upstream = await client.send(upstream_request, stream=True)

@@ -14,19 +14,10 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from admin.domain import PASSWORD_MAX, PASSWORD_MIN, PERMISSIONS
 from shared.fields import LaxBool, check_email, check_login_password
 from shared.passwords import too_long
+from shared.responses import Pagination
 
 RoleName = Literal["super_admin", "admin", "moderator"]
-Permission = Literal[
-    "manage_users",
-    "manage_sellers",
-    "manage_products",
-    "manage_orders",
-    "view_analytics",
-    "manage_settings",
-    "send_notifications",
-    "moderate_content",
-]
-assert len(Permission.__args__) == len(PERMISSIONS)  # type: ignore[attr-defined]
+Permission = Literal[PERMISSIONS]  # type: ignore[valid-type]  # the one list, in admin.domain
 
 PHONE_RE = re.compile(r"\+?[0-9 ()-]{7,20}")
 
@@ -203,12 +194,7 @@ class AdminHolderPublic(BaseModel):
     admin: AdminPublic
 
 
-class PaginationPublic(BaseModel):
-    page: int
-    limit: int
-    total: int
-    pages: int
-    totalPages: int
+PaginationPublic = Pagination
 
 
 class AdminsPublic(BaseModel):

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from customer.domain import SORTABLE, Customers
-from shared.account_routes import app_state, reader_of, signed_in
+from shared.account_routes import reader_of, signed_in
 from shared.accounts import account_list_params
+from shared.app import app_state
 from shared.auth import Principal, any_of
 from shared.responses import BadRequest
 from shared.validation import object_id

@@ -28,7 +28,7 @@ from shared.passwords import hash_password, verify_password
 from shared.responses import BadRequest, NotFound, ValidationFailed
 from shared.store import Document, DuplicateKeyError
 from shared.timeutil import now_iso
-from shared.validation import from_cents, to_cents
+from shared.validation import fields_of, from_cents, to_cents
 
 __all__ = ["EMAIL_KIND", "MEDIA_KIND", "SORTABLE", "Customers"]
 
@@ -260,9 +260,7 @@ class Customers(AccountService):
         known = customer or {}
         return {
             **summary,
-            "firstName": known.get("firstName"),
-            "lastName": known.get("lastName"),
-            "email": known.get("email"),
+            **fields_of(known, "firstName", "lastName", "email"),
             "timestamp": now_iso(),
         }
 

@@ -24,7 +24,7 @@ from shared.fields import (
     check_password,
     check_phone,
     lax_bool,
-    with_required,
+    require_fields,
 )
 from shared.responses import Pagination
 
@@ -63,11 +63,7 @@ class RegisterIn(Body):
     _phone = field_validator("phone")(check_phone)
     _dob = field_validator("dateOfBirth")(check_birth_date)
     _gender = field_validator("gender")(check_gender)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("firstName", "lastName", "email", "password"))
+    _require = require_fields("firstName", "lastName", "email", "password")
 
 
 class DeactivateIn(Body):
@@ -98,20 +94,11 @@ class ProfileUpdateIn(Body):
     profileImage: OptionalText = Field(default=None, max_length=500)
     preferences: PreferencesIn | None = None
 
-    @field_validator("firstName", mode="before")
-    @classmethod
-    def _first(cls, value: Any) -> str:
-        return check_name(value, "First name")
-
-    @field_validator("lastName", mode="before")
-    @classmethod
-    def _last(cls, value: Any) -> str:
-        return check_name(value, "Last name")
-
+    _first = field_validator("firstName", mode="before")(lambda value: check_name(value, "First name"))
+    _last = field_validator("lastName", mode="before")(lambda value: check_name(value, "Last name"))
     _phone = field_validator("phone")(check_phone)
     _dob = field_validator("dateOfBirth")(check_birth_date)
     _gender = field_validator("gender")(check_gender)
-
     _image = field_validator("profileImage")(lambda v: check_media_ref(v, "Profile image"))
 
 
@@ -198,10 +185,7 @@ def address_field_errors(address: AddressIn, *, partial: bool = False) -> list[t
 class AdminStatusIn(Body):
     isActive: LaxBool
 
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("isActive",))
+    _require = require_fields("isActive")
 
 
 class OrderStatsIn(Body):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.validation import from_cents
+from shared.validation import fields_of, from_cents
 
 PREFERENCE_DEFAULTS = {"newsletter": False, "smsNotifications": False, "language": "en", "currency": "USD"}
 
@@ -14,13 +14,7 @@ def customer_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The public customer view: never a hash or a token."""
     return {
         "id": doc["_id"],
-        "firstName": doc.get("firstName"),
-        "lastName": doc.get("lastName"),
-        "email": doc.get("email"),
-        "phone": doc.get("phone"),
-        "dateOfBirth": doc.get("dateOfBirth"),
-        "gender": doc.get("gender"),
-        "profileImage": doc.get("profileImage"),
+        **fields_of(doc, "firstName", "lastName", "email", "phone", "dateOfBirth", "gender", "profileImage"),
         "preferences": {**PREFERENCE_DEFAULTS, **(doc.get("preferences") or {})},
         "isActive": bool(doc.get("isActive", True)),
         "isVerified": bool(doc.get("isVerified", False)),
@@ -29,9 +23,7 @@ def customer_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "totalOrders": int(doc.get("totalOrders", 0)),
         "totalSpent": from_cents(int(doc.get("totalSpentCents", 0))),
         "loyaltyPoints": int(doc.get("loyaltyPoints", 0)),
-        "lastLogin": doc.get("lastLogin"),
-        "createdAt": doc.get("createdAt"),
-        "updatedAt": doc.get("updatedAt"),
+        **fields_of(doc, "lastLogin", "createdAt", "updatedAt"),
     }
 
 
@@ -40,9 +32,7 @@ def admin_customer_view(doc: Mapping[str, Any], addresses: list[dict[str, Any]])
     return {
         **customer_view(doc),
         "addresses": addresses,
-        "deactivatedAt": doc.get("deactivatedAt"),
-        "deactivationReason": doc.get("deactivationReason"),
-        "deletedAt": doc.get("deletedAt"),
+        **fields_of(doc, "deactivatedAt", "deactivationReason", "deletedAt"),
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from media.api import UPLOAD_PATH, router
 from media.domain import MediaMetrics, MediaService
@@ -25,16 +26,17 @@ def create_app(
     ``MEDIA_ROOT``. ``transports`` is accepted for the common shape; media calls no service."""
     settings = settings or MediaSettings()
     repository = store or MediaRepository(settings.database_path)
-
-    async def startup(app: FastAPI) -> None:
-        await app.state.media.start()
-
-    async def shutdown(app: FastAPI) -> None:
-        await app.state.media.stop()
+    registry = CollectorRegistry()  # /metrics serves the media counters next to the HTTP ones
+    media = MediaService(
+        settings=settings,
+        repository=repository,
+        storage=MediaStorage(settings.media_root),
+        metrics=MediaMetrics(registry),
+    )
 
     async def health() -> dict[str, object]:
         """The contract's ``database`` and ``storage`` fields (4.14); unhealthy if either fails."""
-        database, storage = await app.state.media.healthy()
+        database, storage = await media.healthy()
         return {
             "healthy": database and storage,
             "database": "connected" if database else "disconnected",
@@ -46,16 +48,11 @@ def create_app(
         service="media",
         routers=[router],
         health_check=health,
-        on_startup=[startup],
-        on_shutdown=[shutdown],
+        parts=[media],
+        metrics_registry=registry,
         raw_body_paths=[UPLOAD_PATH],
         title="media-service",
     )
     app.state.store = repository
-    app.state.media = MediaService(
-        settings=settings,
-        repository=repository,
-        storage=MediaStorage(settings.media_root),
-        metrics=MediaMetrics(app.state.metrics_registry),
-    )
+    app.state.media = media
     return app

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from media.domain import MediaService
+from shared.app import app_state
 from shared.auth import AuthRules, Principal, any_of, optional_caller
 from shared.fields import PageRequest, page_query
 from shared.responses import Unauthorized
@@ -24,11 +25,7 @@ MEDIA_AUTH = AuthRules(
 )
 
 
-async def _media(request: Request) -> MediaService:
-    return request.app.state.media
-
-
-MediaDomain = Annotated[MediaService, Depends(_media)]
+MediaDomain = Annotated[MediaService, Depends(app_state("media"))]
 
 _sent_credentials = optional_caller(rules=MEDIA_AUTH)
 

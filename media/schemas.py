@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from media.domain import MAX_IDS
 from media.repository import MediaRow
+from shared.responses import Pagination
 
 UploadType = Literal["profile", "service", "temp"]
 
@@ -120,12 +121,7 @@ class ListedMediaFilePublic(MediaFilePublic):
     uploader_id: str | None
 
 
-class PaginationPublic(BaseModel):
-    page: int
-    limit: int
-    total: int
-    pages: int
-    totalPages: int
+PaginationPublic = Pagination
 
 
 class MediaListPublic(BaseModel):

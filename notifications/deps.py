@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader
 from notifications.domain import Notifier
 from notifications.repository import HistoryFilter
 from notifications.schemas import parse_id
+from shared.app import app_state
 from shared.auth import SERVICE_KEY_HEADER, check_service_key
 from shared.fields import EmptyAsNone, PageRequest, page_query
 from shared.responses import NotFound
@@ -26,11 +27,7 @@ async def require_service_key(request: Request, key: str | None = Security(_serv
     )
 
 
-async def _notifier(request: Request) -> Notifier:
-    return request.app.state.notifier
-
-
-NotifierDep = Annotated[Notifier, Depends(_notifier)]
+NotifierDep = Annotated[Notifier, Depends(app_state("notifier"))]
 
 ID_PATTERN = "^[1-9][0-9]{0,18}$"
 IdPath = Annotated[str, Path(json_schema_extra={"pattern": ID_PATTERN}, description="A positive integer id")]

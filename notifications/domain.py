@@ -32,6 +32,7 @@ from notifications.delivery import (
 )
 from notifications.rendering import SOURCES, Kind, Renderer, RenderError, build_context
 from notifications.repository import (
+    TEMPLATE_ROW,
     DuplicateCode,
     DuplicateIdempotencyKey,
     HistoryFilter,
@@ -41,6 +42,7 @@ from notifications.repository import (
 from notifications.schemas import SendRequest, SmtpInput, TemplateInput
 from notifications.settings import NotificationsSettings
 from shared.responses import BadGateway, BadRequest, Conflict, NotFound, ValidationFailed
+from shared.validation import pagination
 
 log = logging.getLogger("notifications")
 
@@ -51,21 +53,7 @@ LEASE_MARGIN_SECONDS = 30.0
 
 
 def template_answer(row: Row) -> dict[str, Any]:
-    return {
-        k: row[k]
-        for k in (
-            "id",
-            "name",
-            "code",
-            "subject",
-            "body_html",
-            "body_text",
-            "variables",
-            "is_active",
-            "created_at",
-            "updated_at",
-        )
-    }
+    return {k: row[k] for k in ("id", *TEMPLATE_ROW)}
 
 
 def smtp_answer(row: Row) -> dict[str, Any]:
@@ -553,11 +541,7 @@ class Notifier:
 
     async def list_history(self, *, where: HistoryFilter, page: int, limit: int) -> dict[str, Any]:
         rows, total = await self.repo.list_history(where=where, limit=limit, offset=(page - 1) * limit)
-        pages = (total + limit - 1) // limit
-        return {
-            "history": [history_answer(r) for r in rows],
-            "pagination": {"page": page, "limit": limit, "total": total, "pages": pages, "totalPages": pages},
-        }
+        return {"history": [history_answer(r) for r in rows], "pagination": pagination(page, limit, total)}
 
     async def get_history(self, *, history_id: int) -> dict[str, Any]:
         row = await self.repo.get_history(history_id=history_id)

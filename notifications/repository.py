@@ -13,6 +13,10 @@ from notifications.db import Database
 Row = dict[str, Any]
 
 TEMPLATE_COLUMNS = ("name", "subject", "body_html", "body_text", "variables", "is_active")
+TEMPLATE_ROW = (
+    "name", "code", "subject", "body_html", "body_text", "variables", "is_active", "created_at", "updated_at",
+)  # fmt: skip
+"""The columns a new template row is written with (``id`` is the database's)."""
 _HISTORY_LIST_COLUMNS = (
     "id, template_code, recipient_email, recipient_name, subject, status, transport, attempts, next_attempt_at,"
     " variables, missing_variables, sent_at, error_message, created_at, updated_at"
@@ -67,17 +71,7 @@ class Repository:
         return await self._one("SELECT * FROM notification_templates WHERE code = ? AND is_active = 1", (code,))
 
     async def insert_template(self, *, values: Mapping[str, Any]) -> int:
-        columns = (
-            "name",
-            "code",
-            "subject",
-            "body_html",
-            "body_text",
-            "variables",
-            "is_active",
-            "created_at",
-            "updated_at",
-        )
+        columns = TEMPLATE_ROW
         try:
             _, new_id = await self._write(
                 f"INSERT INTO notification_templates ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",

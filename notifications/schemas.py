@@ -15,7 +15,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -414,6 +414,12 @@ def parse_smtp(body: Mapping[str, Any]) -> SmtpInput:
 
 # ---------------------------------------------------------------------------- typed bodies
 
+
+def _fields_of(parsed: Any) -> dict[str, Any]:
+    """The fields of a parsed input (a dataclass) as the typed body's values, not copied."""
+    return {f.name: getattr(parsed, f.name) for f in fields(parsed)}
+
+
 _ACTIVE = WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]})
 _PORT = WithJsonSchema(
     {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "string", "pattern": "^[0-9]{1,5}$"}]}
@@ -439,13 +445,7 @@ class SendBody(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _contract(cls, value: Any) -> Any:
-        parsed = parse_send(json_object(value))
-        return {
-            "template": parsed.template,
-            "recipient_email": parsed.recipient_email,
-            "recipient_name": parsed.recipient_name,
-            "data": parsed.data,
-        }
+        return _fields_of(parse_send(json_object(value)))
 
     def to_request(self) -> SendRequest:
         assert self.template is not None and self.recipient_email is not None
@@ -475,16 +475,7 @@ class TemplateCreateBody(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _contract(cls, value: Any) -> Any:
-        parsed = parse_template_create(json_object(value))
-        return {
-            "name": parsed.name,
-            "code": parsed.code,
-            "subject": parsed.subject,
-            "body_html": parsed.body_html,
-            "body_text": parsed.body_text,
-            "variables": parsed.variables,
-            "is_active": parsed.is_active,
-        }
+        return _fields_of(parse_template_create(json_object(value)))
 
     def to_input(self) -> TemplateInput:
         return TemplateInput(**self.model_dump())
@@ -527,8 +518,7 @@ class SmtpBody(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _contract(cls, value: Any) -> Any:
-        parsed = parse_smtp(json_object(value))
-        return {name: getattr(parsed, name) for name in SmtpInput.__slots__}
+        return _fields_of(parse_smtp(json_object(value)))
 
     def to_input(self) -> SmtpInput:
         return SmtpInput(**self.model_dump())

@@ -45,28 +45,14 @@ def create_app(
         settings=settings,
     )
 
-    async def startup(app: FastAPI) -> None:
-        await store.connect()
-        await repo.create_indexes()
-        await outbox.create_indexes()
-        await outbox.start()
-        await orders.start()
-
-    async def shutdown(app: FastAPI) -> None:
-        await orders.stop()
-        await outbox.stop()
-        await clients.aclose()
-        await store.close()
-
     app = create_service_app(
         settings,
         service="orders",
         routers=[router],
-        health_check=store.ping,
-        on_startup=[startup],
-        on_shutdown=[shutdown],
+        store=store,
+        parts=[repo, outbox, orders],
+        closing=[clients],
     )
-    app.state.store = store
     app.state.clients = clients
     app.state.outbox = outbox
     app.state.repo = repo

@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 
 from orders.cart import Cart
 from orders.domain import Caller, Orders
+from shared.app import app_state
 from shared.auth import (
     SERVICE_KEY_HEADER,
     Principal,
@@ -19,17 +20,8 @@ from shared.auth import (
 )
 from shared.responses import Forbidden, Unauthorized, ValidationFailed
 
-
-async def _orders(request: Request) -> Orders:
-    return request.app.state.orders
-
-
-async def _cart(request: Request) -> Cart:
-    return request.app.state.cart
-
-
-OrdersDomain = Annotated[Orders, Depends(_orders)]
-CartDomain = Annotated[Cart, Depends(_cart)]
+OrdersDomain = Annotated[Orders, Depends(app_state("orders"))]
+CartDomain = Annotated[Cart, Depends(app_state("cart"))]
 
 CurrentCustomer = Annotated[Principal, Depends(require_role("customer"))]
 """A customer's access token (401 without one, 403 ``Access denied`` for other roles)."""

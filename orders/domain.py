@@ -29,7 +29,7 @@ from shared.lease import StoreLease
 from shared.responses import AppError, BadRequest, Conflict, Forbidden, GatewayTimeout, NotFound, ServiceUnavailable
 from shared.store import Document, DuplicateKeyError, new_id
 from shared.timeutil import now_iso, parse_iso, utcnow
-from shared.validation import from_cents, pagination, to_cents
+from shared.validation import fields_of, from_cents, pagination, to_cents
 
 log = logging.getLogger("orders.domain")
 
@@ -87,10 +87,7 @@ def _address_from_book(found: Mapping[str, Any]) -> dict[str, Any]:
     address = {
         "addressLine1": found.get("addressLine1") or found.get("street"),
         "addressLine2": found.get("addressLine2") or found.get("street2"),
-        "city": found.get("city"),
-        "state": found.get("state"),
-        "country": found.get("country"),
-        "postalCode": found.get("postalCode"),
+        **fields_of(found, "city", "state", "country", "postalCode"),
         "contactName": name or None,
         "contactPhone": found.get("contactPhone") or found.get("phone"),
     }

@@ -9,9 +9,12 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from shared.validation import from_cents
+from shared.validation import fields_of, from_cents
 
 CENT = Decimal(1)
+_ORDER_TIMES = (
+    "placedAt", "confirmedAt", "shippedAt", "deliveredAt", "cancelledAt", "reservationExpiry", "createdAt", "updatedAt",
+)  # fmt: skip
 
 
 def cents_of(amount: Decimal) -> int:
@@ -29,9 +32,7 @@ def cart_item_view(item: Mapping[str, Any]) -> dict[str, Any]:
     quantity = int(item.get("quantity", 0))
     return {
         "productId": item["productId"],
-        "sellerId": item.get("sellerId"),
-        "productName": item.get("productName"),
-        "productImage": item.get("productImage"),
+        **fields_of(item, "sellerId", "productName", "productImage"),
         "quantity": quantity,
         "price": from_cents(price),
         "totalPrice": from_cents(price * quantity),
@@ -61,9 +62,7 @@ def _item_view(item: Mapping[str, Any]) -> dict[str, Any]:
     unit = from_cents(int(item["unitPriceCents"]))
     return {
         "productId": item["productId"],
-        "sellerId": item.get("sellerId"),
-        "productName": item.get("productName"),
-        "productImage": item.get("productImage"),
+        **fields_of(item, "sellerId", "productName", "productImage"),
         "quantity": int(item["quantity"]),
         "unitPrice": unit,
         "price": unit,
@@ -120,14 +119,7 @@ def order_view(doc: Mapping[str, Any], *, seller_id: str | None = None) -> dict[
                 {"status": h["status"], "at": h["at"], "notes": h.get("notes"), "by": h.get("by")}
                 for h in doc.get("statusHistory") or []
             ],
-            "placedAt": doc.get("placedAt"),
-            "confirmedAt": doc.get("confirmedAt"),
-            "shippedAt": doc.get("shippedAt"),
-            "deliveredAt": doc.get("deliveredAt"),
-            "cancelledAt": doc.get("cancelledAt"),
-            "reservationExpiry": doc.get("reservationExpiry"),
-            "createdAt": doc.get("createdAt"),
-            "updatedAt": doc.get("updatedAt"),
+            **fields_of(doc, *_ORDER_TIMES),
         }
     )
     if seller_id is not None:
@@ -144,10 +136,7 @@ def outbox_entry_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "orderId": payload.get("orderId"),
         "status": row.get("status"),
         "attempts": int(row.get("attempts", 0)),
-        "nextAttemptAt": row.get("nextAttemptAt"),
-        "lastError": row.get("lastError"),
-        "createdAt": row.get("createdAt"),
-        "sentAt": row.get("sentAt"),
+        **fields_of(row, "nextAttemptAt", "lastError", "createdAt", "sentAt"),
     }
     if payload.get("template"):
         view["template"] = payload["template"]

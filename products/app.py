@@ -31,26 +31,18 @@ def create_app(
     catalogue = Catalogue(repo=repo, clients=clients, settings=settings)
     inventory = Inventory(repo=repo, catalogue=catalogue, settings=settings)
 
-    async def startup(app: FastAPI) -> None:
-        await store.connect()
-        await repo.create_indexes()
+    async def migrate(app: FastAPI) -> None:
         await repo.migrate_history_types()
-        await inventory.start()
-
-    async def shutdown(app: FastAPI) -> None:
-        await inventory.stop()
-        await clients.aclose()
-        await store.close()
 
     app = create_service_app(
         settings,
         service="products",
         routers=[router],
-        health_check=store.ping,
-        on_startup=[startup],
-        on_shutdown=[shutdown],
+        store=store,
+        parts=[repo, inventory],
+        closing=[clients],
+        on_startup=[migrate],
     )
-    app.state.store = store
     app.state.clients = clients
     app.state.repo = repo
     app.state.catalogue = catalogue

@@ -9,25 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from products.domain import Catalogue
 from products.inventory import Inventory
 from products.schemas import ADMIN_STATUSES, SELLER_SORT_FIELDS, ListQuery, list_query
+from shared.app import app_state
 from shared.auth import Principal, any_of, require_role
 from shared.fields import PageRequest, page_query
 
-
-async def _catalogue(request: Request) -> Catalogue:
-    return request.app.state.catalogue
-
-
-async def _inventory(request: Request) -> Inventory:
-    return request.app.state.inventory
-
-
-CatalogueDomain = Annotated[Catalogue, Depends(_catalogue)]
-InventoryDomain = Annotated[Inventory, Depends(_inventory)]
+CatalogueDomain = Annotated[Catalogue, Depends(app_state("catalogue"))]
+InventoryDomain = Annotated[Inventory, Depends(app_state("inventory"))]
 
 
 async def _current(catalogue: Catalogue, principal: Principal | None) -> Principal | None:

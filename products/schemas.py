@@ -18,9 +18,17 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from products.levels import MAX_STOCK
-from shared.fields import INT64_MAX, INT64_MIN, OBJECT_ID_RE, EmptyAsNone, check_bool, with_required
+from shared.fields import (
+    INT64_MAX,
+    INT64_MIN,
+    OBJECT_ID_RE,
+    EmptyAsNone,
+    check_bool,
+    require_fields,
+    trimmed_text,
+)
 from shared.responses import Pagination, ValidationFailed
-from shared.validation import MAX_PAGE, page_params, parse_bool, to_cents
+from shared.validation import MAX_PAGE, page_params, to_cents
 
 
 def is_object_id(value: object) -> bool:
@@ -147,14 +155,8 @@ def check_specifications(value: Any) -> dict[str, SpecValue]:
 
 
 def _text(value: Any, label: str, *, maximum: int, minimum: int = 0) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{label} must be a string")
-    value = value.strip()
-    if len(value) < minimum:
-        raise ValueError(f"{label} is required")
-    if len(value) > maximum:
-        raise ValueError(f"{label} cannot exceed {maximum} characters")
-    return value
+    # Blank text of a required field is "<label> is required" here, as the contract words it.
+    return trimmed_text(value, label, max_len=maximum, min_len=minimum, too_short=f"{label} is required")
 
 
 class ImageIn(Body):
@@ -182,15 +184,9 @@ class ImageIn(Body):
             raise ValueError("Image URL must be an http(s) URL or a path on this site")
         return url
 
-    @field_validator("isPrimary", mode="before")
-    @classmethod
-    def _primary(cls, value: Any) -> bool:
-        if value is None:
-            return False
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError("isPrimary must be a boolean")
-        return parsed
+    _primary = field_validator("isPrimary", mode="before")(
+        lambda value: False if value is None else check_bool(value, "isPrimary")
+    )
 
     @field_validator("altText", mode="before")
     @classmethod
@@ -252,10 +248,7 @@ class ProductFields(Body):
             raise ValueError("Product name is required")
         return _text(value, "Product name", maximum=200, minimum=1)
 
-    @field_validator("price", mode="before")
-    @classmethod
-    def _price(cls, value: Any) -> int | None:
-        return money_cents(value, "Price")
+    _price = field_validator("price", mode="before")(lambda value: money_cents(value, "Price"))
 
     @field_validator("comparePrice", mode="before")
     @classmethod
@@ -281,15 +274,8 @@ class ProductFields(Body):
     def _description(cls, value: Any) -> str:
         return "" if value is None else _text(value, "Description", maximum=1000)
 
-    @field_validator("stock", mode="before")
-    @classmethod
-    def _stock(cls, value: Any) -> int:
-        return count_value(value, "Stock")
-
-    @field_validator("lowStockAlert", mode="before")
-    @classmethod
-    def _low(cls, value: Any) -> int:
-        return count_value(value, "Low stock alert")
+    _stock = field_validator("stock", mode="before")(lambda value: count_value(value, "Stock"))
+    _low = field_validator("lowStockAlert", mode="before")(lambda value: count_value(value, "Low stock alert"))
 
     @field_validator("images", mode="before")
     @classmethod
@@ -332,13 +318,7 @@ class ProductFields(Body):
             raise ValueError("Status must be active, inactive or draft")
         return value
 
-    @field_validator("isActive", mode="before")
-    @classmethod
-    def _is_active(cls, value: Any) -> bool:
-        parsed = parse_bool(value)
-        if parsed is None:
-            raise ValueError("isActive must be a boolean")
-        return parsed
+    _is_active = field_validator("isActive", mode="before")(lambda value: check_bool(value, "isActive"))
 
     @field_validator("sellerId", mode="before")
     @classmethod
@@ -359,10 +339,7 @@ class ProductFields(Body):
 
 
 class ProductCreateIn(ProductFields):
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("name", "price"))
+    _required = require_fields("name", "price")
 
 
 class ProductUpdateIn(ProductFields):
@@ -373,10 +350,7 @@ class StockIn(Body):
     stock: Count
     notes: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("stock",))
+    _required = require_fields("stock")
 
     @field_validator("stock", mode="before")
     @classmethod
@@ -399,15 +373,8 @@ class AdjustIn(Body):
     reason: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
     notes: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("newStock",))
-
-    @field_validator("newStock", mode="before")
-    @classmethod
-    def _new(cls, value: Any) -> int:
-        return count_value(value, "New stock")
+    _required = require_fields("newStock")
+    _new = field_validator("newStock", mode="before")(lambda value: count_value(value, "New stock"))
 
     @field_validator("reason", "notes", mode="before")
     @classmethod
@@ -445,10 +412,7 @@ class SellerStatusIn(Body):
     tokenVersion: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     """The seller's token version: tokens whose ``ver`` is below it are refused (never lowered)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("sellerId", "isActive"))
+    _required = require_fields("sellerId", "isActive")
 
     @field_validator("sellerId", mode="before")
     @classmethod
@@ -466,10 +430,7 @@ class ValidateSellerIn(Body):
     productId: IdText
     sellerId: IdText
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("productId", "sellerId"))
+    _required = require_fields("productId", "sellerId")
 
     @field_validator("productId", "sellerId", mode="before")
     @classmethod
@@ -493,11 +454,7 @@ class QuantityLine(Body):
     productId: IdText
     quantity: Annotated[int, _schema({"type": "integer", "minimum": 1, "maximum": 10_000}, {"type": "string"})]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("productId", "quantity"))
-
+    _required = require_fields("productId", "quantity")
     _pid = field_validator("productId", mode="before")(_product_id)
 
     @field_validator("quantity", mode="before")
@@ -509,10 +466,7 @@ class QuantityLine(Body):
 class ReserveLine(QuantityLine):
     unitPrice: OptionalMoney = None
 
-    @field_validator("unitPrice", mode="before")
-    @classmethod
-    def _price(cls, value: Any) -> int | None:
-        return money_cents(value, "Unit price", required=False)
+    _price = field_validator("unitPrice", mode="before")(lambda value: money_cents(value, "Unit price", required=False))
 
 
 def _order_id(value: Any) -> str:
@@ -551,11 +505,7 @@ class CheckAvailabilityIn(Body):
         _lines_of("QuantityLine"),
     ]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("items",))
-
+    _required = require_fields("items")
     _items = field_validator("items", mode="before")(_items_list)
 
 
@@ -571,14 +521,9 @@ class ReserveIn(Body):
         _schema({"type": "number", "exclusiveMinimum": 0, "maximum": 1440}, {"type": "string"}, nullable=True),
     ] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("orderId", "items"))
-
+    _required = require_fields("orderId", "items")
     _order = field_validator("orderId", mode="before")(_order_id)
     _customer = field_validator("customerId", mode="before")(_customer_id)
-
     _items = field_validator("items", mode="before")(_items_list)
 
     @field_validator("expirationMinutes", mode="before")
@@ -610,11 +555,7 @@ class OrderIn(Body):
     orderId: LaxText
     reason: Annotated[str | None, _schema({"type": "string", "maxLength": 500}, nullable=True)] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("orderId",))
-
+    _required = require_fields("orderId")
     _order = field_validator("orderId", mode="before")(_order_id)
 
     @field_validator("reason", mode="before")
@@ -641,11 +582,7 @@ class RecordSaleIn(Body):
         _lines_of("SaleLine"),
     ]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("orderId", "items"))
-
+    _required = require_fields("orderId", "items")
     _order = field_validator("orderId", mode="before")(_order_id)
     _customer = field_validator("customerId", mode="before")(_customer_id)
     _items = field_validator("items", mode="before")(_items_list)
@@ -940,9 +877,10 @@ class ReservationLinePublic(Public):
     isExpired: bool
 
 
-class InventoryPublic(Public):
+class _StockLevelsPublic(Public):
+    """The counters of every inventory answer (``products.views.inventory_view``)."""
+
     productId: str
-    sellerId: str
     totalStock: int
     reservedStock: int
     soldStock: int
@@ -951,23 +889,18 @@ class InventoryPublic(Public):
     isLowStock: bool
     lowStockThreshold: int
     activeReservations: int
+
+
+class InventoryPublic(_StockLevelsPublic):
+    sellerId: str
     reservations: list[ReservationLinePublic] | None = None
     lastUpdated: str | None
 
 
-class InventoryRowPublic(Public):
-    productId: str
+class InventoryRowPublic(_StockLevelsPublic):
     productName: str
     productCategory: str
     productPrice: float
-    totalStock: int
-    reservedStock: int
-    soldStock: int
-    availableStock: int
-    isOutOfStock: bool
-    isLowStock: bool
-    lowStockThreshold: int
-    activeReservations: int
 
 
 class InventorySummaryPublic(Public):
@@ -1198,10 +1131,7 @@ class StockDeltaIn(Body):
     productId: IdText
     stockChange: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK)]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any) -> Any:
-        return with_required(data, ("productId", "stockChange"))
+    _required = require_fields("productId", "stockChange")
 
     @field_validator("productId", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ from typing import Any
 
 from products.levels import stock_change_type, stock_level
 from shared.timeutil import now_iso
-from shared.validation import from_cents
+from shared.validation import fields_of, from_cents
 
 
 def _money(cents: Any) -> float | None:
@@ -34,9 +34,7 @@ def product_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "description": doc.get("description", ""),
         "price": _money(doc.get("priceCents", 0)),
         "comparePrice": _money(doc.get("comparePriceCents")),
-        "category": doc.get("category"),
-        "subcategory": doc.get("subcategory"),
-        "sellerId": doc.get("sellerId"),
+        **fields_of(doc, "category", "subcategory", "sellerId"),
         "images": images,
         "primaryImage": primary_image(images),
         "specifications": doc.get("specifications") or {},

@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from sellers.domain import SORTABLE, Sellers
-from shared.account_routes import app_state, reader_of, signed_in
+from shared.account_routes import reader_of, signed_in
 from shared.accounts import account_list_params
+from shared.app import app_state
 from shared.auth import Principal, any_of, require_role
 
 SellersDomain = Annotated[Sellers, Depends(app_state("sellers"))]

@@ -25,6 +25,7 @@ from shared.fields import (
     check_phone,
     check_text,
     is_blank,
+    require_fields,
     with_required,
 )
 from shared.responses import Pagination
@@ -127,10 +128,7 @@ class AddressIn(Body):
     country: str = Field(max_length=50)
     postalCode: str = Field(min_length=3, max_length=10)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("street", "city", "state", "country", "postalCode"))
+    _require = require_fields("street", "city", "state", "country", "postalCode")
 
     _street = _validator("street", rule=lambda v: check_text(v, "Street address", max_len=100, required=True))
     _street2 = _validator("street2", rule=lambda v: check_text(v, "Street address 2", max_len=100))
@@ -361,7 +359,9 @@ class AddressPublic(Public):
     postalCode: str | None
 
 
-class SellerPublic(Public):
+class _SellerIdentity(Public):
+    """The fields every seller answer starts with (``sellers.views._identity``)."""
+
     id: str
     firstName: str | None
     lastName: str | None
@@ -370,6 +370,9 @@ class SellerPublic(Public):
     phone: str | None
     businessName: str | None
     businessType: str | None
+
+
+class SellerPublic(_SellerIdentity):
     businessDescription: str | None
     address: AddressPublic | None
     profileImage: str | None
@@ -451,16 +454,8 @@ class BulkBusinessPublic(Public):
     address: AddressPublic | None
 
 
-class SellerBasicPublic(Public):
+class SellerBasicPublic(_SellerIdentity):
     id_: str = Field(alias="_id")
-    id: str
-    firstName: str | None
-    lastName: str | None
-    fullName: str
-    email: str | None
-    phone: str | None
-    businessName: str | None
-    businessType: str | None
     logo: str | None
     business: BulkBusinessPublic | None
     isVerified: bool

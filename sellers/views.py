@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shared.validation import fields_of
+
 ADDRESS_FIELDS = ("street", "street2", "city", "state", "country", "postalCode")
 
 
@@ -18,32 +20,32 @@ def full_name(doc: Mapping[str, Any]) -> str:
     return f"{doc.get('firstName', '')} {doc.get('lastName', '')}".strip()
 
 
+def _identity(doc: Mapping[str, Any], business: Mapping[str, Any]) -> dict[str, Any]:
+    """What every seller answer starts with: id, names, contact, business name and type."""
+    return {
+        "id": doc["_id"],
+        **fields_of(doc, "firstName", "lastName"),
+        "fullName": full_name(doc),
+        **fields_of(doc, "email", "phone"),
+        **fields_of(business, "businessName", "businessType"),
+    }
+
+
 def seller_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The seller view: business fields are read from the embedded business, never a secret."""
     business = doc.get("business") or {}
     return {
-        "id": doc["_id"],
-        "firstName": doc.get("firstName"),
-        "lastName": doc.get("lastName"),
-        "fullName": full_name(doc),
-        "email": doc.get("email"),
-        "phone": doc.get("phone"),
-        "businessName": business.get("businessName"),
-        "businessType": business.get("businessType"),
+        **_identity(doc, business),
         "businessDescription": business.get("description"),
         "address": address_view(business.get("address")),
-        "profileImage": doc.get("profileImage"),
-        "dateOfBirth": doc.get("dateOfBirth"),
-        "gender": doc.get("gender"),
+        **fields_of(doc, "profileImage", "dateOfBirth", "gender"),
         "role": "seller",
         "isActive": bool(doc.get("isActive", True)),
         "isVerified": bool(doc.get("isVerified", False)),
         "rating": doc.get("rating", 0),
         "totalSales": int(doc.get("totalSales", 0)),
         "totalProducts": int(doc.get("totalProducts", 0)),
-        "lastLogin": doc.get("lastLogin"),
-        "createdAt": doc.get("createdAt"),
-        "updatedAt": doc.get("updatedAt"),
+        **fields_of(doc, "lastLogin", "createdAt", "updatedAt"),
     }
 
 
@@ -55,17 +57,9 @@ def business_view(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     return {
         "id": business["_id"],
         "sellerId": doc["_id"],
-        "businessName": business.get("businessName"),
-        "businessType": business.get("businessType"),
-        "description": business.get("description"),
-        "email": business.get("email"),
-        "phone": business.get("phone"),
-        "website": business.get("website"),
-        "industry": business.get("industry"),
+        **fields_of(business, "businessName", "businessType", "description", "email", "phone", "website", "industry"),
         "categories": list(business.get("categories") or []),
-        "establishedDate": business.get("establishedDate"),
-        "employeeCount": business.get("employeeCount"),
-        "logoMediaId": business.get("logoMediaId"),
+        **fields_of(business, "establishedDate", "employeeCount", "logoMediaId"),
         "address": address_view(business.get("address")),
         "verificationStatus": business.get("verificationStatus", "pending"),
         "verifiedAt": business.get("verifiedAt"),
@@ -96,14 +90,7 @@ def bulk_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     business = doc.get("business") or {}
     return {
         "_id": doc["_id"],
-        "id": doc["_id"],
-        "firstName": doc.get("firstName"),
-        "lastName": doc.get("lastName"),
-        "fullName": full_name(doc),
-        "email": doc.get("email"),
-        "phone": doc.get("phone"),
-        "businessName": business.get("businessName"),
-        "businessType": business.get("businessType"),
+        **_identity(doc, business),
         "logo": business.get("logoMediaId"),
         "business": (
             {

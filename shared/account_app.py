@@ -45,26 +45,14 @@ def create_account_app(
     for kind, handler in (handlers(accounts) if handlers else {}).items():
         outbox.register(kind, handler)
 
-    async def startup(app: FastAPI) -> None:
-        await store.connect()
-        await repo.create_indexes()
-        await outbox.create_indexes()
-        await outbox.start()
-
-    async def shutdown(app: FastAPI) -> None:
-        await outbox.stop()
-        await clients.aclose()
-        await store.close()
-
     app = create_service_app(
         settings,
         service=service,
         routers=list(routers),
-        health_check=store.ping,
-        on_startup=[startup],
-        on_shutdown=[shutdown],
+        store=store,
+        parts=[repo, outbox],
+        closing=[clients],
     )
-    app.state.store = store
     app.state.clients = clients
     app.state.outbox = outbox
     setattr(app.state, state_name, accounts)

@@ -5,10 +5,9 @@ No ``from __future__ import annotations`` here: the route functions are built in
 :func:`add_password_routes` and FastAPI reads their annotations as objects.
 """
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from shared.account_schemas import (
     ChangePasswordIn,
@@ -78,15 +77,6 @@ def add_password_routes(router: APIRouter, *, base: str, service: str, domain: A
 
 
 # Dependencies every account service declares the same way
-
-
-def app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
-    """A dependency answering ``request.app.state.<name>`` (the service's domain object)."""
-
-    async def dependency(request: Request) -> Any:
-        return getattr(request.app.state, name)
-
-    return dependency
 
 
 def signed_in(domain: Any) -> Any:

@@ -13,7 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from shared.fields import ObjectIdStr, check_email, check_login_password, check_password, is_blank, with_required
+from shared.fields import (
+    ObjectIdStr,
+    check_email,
+    check_login_password,
+    check_password,
+    is_blank,
+    require_fields,
+    with_required,
+)
 from shared.responses import BadRequest, ValidationFailed
 from shared.validation import object_id
 
@@ -51,11 +59,7 @@ class LoginIn(Body):
     email: str
     password: str
 
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("email", "password"))
-
+    _require = require_fields("email", "password")
     _email = field_validator("email", mode="before")(check_email)
     _password = field_validator("password", mode="before")(check_login_password)
 
@@ -63,22 +67,14 @@ class LoginIn(Body):
 class EmailIn(Body):
     email: str
 
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("email",))
-
+    _require = require_fields("email")
     _email = field_validator("email", mode="before")(check_email)
 
 
 class RefreshIn(Body):
     refreshToken: str = Field(min_length=1)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("refreshToken",))
-
+    _require = require_fields("refreshToken")
     _token = field_validator("refreshToken", mode="before")(lambda v: required_token(v, "Refresh token"))
 
 
@@ -103,11 +99,7 @@ class ChangePasswordIn(Body):
     newPassword: str = Field(min_length=6, max_length=50)
     confirmPassword: str = Field(min_length=1)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _require(cls, data: Any) -> Any:
-        return with_required(data, ("currentPassword", "newPassword", "confirmPassword"))
-
+    _require = require_fields("currentPassword", "newPassword", "confirmPassword")
     _current = field_validator("currentPassword", mode="before")(lambda v: required_text(v, "Current password"))
     _confirm = field_validator("confirmPassword", mode="before")(lambda v: required_text(v, "Confirm password"))
     _new = field_validator("newPassword", mode="before")(lambda v: check_password(v, "New password"))

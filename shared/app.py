@@ -15,13 +15,13 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
 import fastapi_offline
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -29,9 +29,11 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.clients import Closable
 from shared.context import request_id_var
 from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope, install_error_handlers
 from shared.settings import ServiceSettings
+from shared.store import DocumentStore
 from shared.timeutil import now_iso
 
 # Security headers, the one list: every answer of a service and of the gateway carries the
@@ -142,8 +144,8 @@ class HttpMetrics:
     """Request counts and latency histograms by route and status, in a registry of their own
     (several apps can live in one process, as in tests)."""
 
-    def __init__(self, service: str) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
         self.requests = Counter(
             "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
         )
@@ -370,6 +372,46 @@ def has_lone_surrogate(body: bytes) -> bool:
     return False
 
 
+async def _call_if_present(part: object, name: str) -> bool:
+    method = getattr(part, name, None)
+    if method is None:
+        return False
+    await method()
+    return True
+
+
+@asynccontextmanager
+async def run_lifecycle(
+    app: FastAPI,
+    *,
+    store: DocumentStore | None = None,
+    parts: Sequence[object] = (),
+    closing: Sequence[Closable] = (),
+    on_startup: Sequence[Hook] = (),
+) -> AsyncIterator[None]:
+    """Start a service's parts in order and stop them in reverse, also when start-up fails.
+
+    Start-up: ``store.connect()``; each part's ``create_indexes()`` (where it has one); the
+    ``on_startup`` hooks (migrations, bootstrap: they run on indexed collections, before any
+    background task); each part's ``start()``. Shut-down, and the undo of a start-up that
+    raised: each started part's ``stop()`` in reverse, ``closing`` in reverse, the store last.
+    """
+    async with AsyncExitStack() as stack:
+        if store is not None:
+            await store.connect()
+            stack.push_async_callback(store.close)
+        for closable in closing:
+            stack.push_async_callback(closable.aclose)
+        for part in parts:
+            await _call_if_present(part, "create_indexes")
+        for hook in on_startup:
+            await hook(app)
+        for part in parts:
+            if await _call_if_present(part, "start") and hasattr(part, "stop"):
+                stack.push_async_callback(part.stop)  # type: ignore[attr-defined]
+        yield
+
+
 def create_service_app(
     settings: ServiceSettings,
     *,
@@ -378,31 +420,41 @@ def create_service_app(
     health_check: HealthCheck | None = None,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    store: DocumentStore | None = None,
+    parts: Sequence[object] = (),
+    closing: Sequence[Closable] = (),
+    metrics_registry: CollectorRegistry | None = None,
     raw_body_paths: Sequence[str] = (),
     title: str | None = None,
 ) -> FastAPI:
     """Build a service app.
 
     ``service`` is the short name (``customer``); ``/health`` answers ``<service>-service``.
-    ``health_check`` (e.g. ``store.ping``) decides healthy (200) vs unhealthy (503); it may
-    return a mapping of extra fields for a healthy answer. ``app.state.metrics_registry`` is
-    the Prometheus registry behind ``/metrics``, for service-specific metrics.
-    ``on_startup``/``on_shutdown`` hooks run in the lifespan, in order / reverse order.
+    ``health_check`` (default ``store.ping`` when a ``store`` is given) decides healthy (200)
+    vs unhealthy (503); it may return a mapping of extra fields for a healthy answer.
+    ``app.state.metrics_registry`` is the Prometheus registry behind ``/metrics`` (a new one,
+    or ``metrics_registry``), for service-specific metrics.
+
+    The lifespan (see :func:`run_lifecycle`) connects ``store``, gives every one of ``parts``
+    its ``create_indexes()``, runs the ``on_startup`` hooks, then each part's ``start()``;
+    on the way out the ``on_shutdown`` hooks run (reverse order), the parts ``stop()``
+    (reverse order), ``closing`` is closed (reverse order) and the store last.
     ``raw_body_paths`` are path prefixes exempt from the JSON body guard (uploads).
     """
     configure_logging(settings, service)
-    metrics = HttpMetrics(service)
+    metrics = HttpMetrics(service, metrics_registry)
     health_name = f"{service}-service" if service != "gateway" else "api-gateway"
+    if health_check is None and store is not None:
+        health_check = store.ping
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for hook in on_startup:
-            await hook(app)
-        try:
-            yield
-        finally:
-            for hook in reversed(on_shutdown):
-                await hook(app)
+        async with run_lifecycle(app, store=store, parts=parts, closing=closing, on_startup=on_startup):
+            try:
+                yield
+            finally:
+                for hook in reversed(on_shutdown):
+                    await hook(app)
 
     # Swagger UI's script and styles come from the fastapi-offline package, not a CDN, so
     # /docs renders on a closed network too.
@@ -418,6 +470,8 @@ def create_service_app(
     app.state.settings = settings
     app.state.service = service
     app.state.metrics_registry = metrics.registry
+    if store is not None:
+        app.state.store = store
     install_error_handlers(app)
 
     @app.get("/health", include_in_schema=False)
@@ -528,6 +582,16 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering ``request.app.state.<name>`` (a service's domain object, set by
+    its ``create_app``): ``Annotated[Orders, Depends(app_state("orders"))]``."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return dependency
 
 
 def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:

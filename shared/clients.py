@@ -12,8 +12,8 @@ together in-process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import httpx
 from fastapi import Depends, Request
@@ -25,6 +25,15 @@ from shared.responses import BadGateway, GatewayTimeout, ServiceUnavailable
 from shared.settings import ServiceSettings
 
 DEFAULT_TIMEOUT = 5.0
+
+
+class Closable(Protocol):
+    """Something holding connections to let go of (a client, a pool, a proxy)."""
+
+    def aclose(self) -> Awaitable[None]: ...
+
+
+C = TypeVar("C", bound=Closable)
 
 
 class ServiceClient:
@@ -127,7 +136,28 @@ class UpstreamStatus(Exception):
         return f"{self.service} answered {self.status}"
 
 
-class ServiceClients:
+class ClientPool(Generic[C]):
+    """One client per target service, made by ``make(service)`` on first use."""
+
+    def __init__(self, make: Callable[[str], C]) -> None:
+        self._make = make
+        self._clients: dict[str, C] = {}
+
+    def get(self, service: str) -> C:
+        """The client of ``service``, made on the first call."""
+        client = self._clients.get(service)
+        if client is None:
+            client = self._clients[service] = self._make(service)
+        return client
+
+    async def aclose(self) -> None:
+        """Close every client made so far (the pool may be used again afterwards)."""
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+class ServiceClients(ClientPool[ServiceClient]):
     """The set of clients a service uses, one per target, created on first use."""
 
     def __init__(
@@ -137,31 +167,21 @@ class ServiceClients:
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__(self._new_client)
         self._settings = settings
         self._transports = dict(transports or {})
         self._timeout = timeout
-        self._clients: dict[str, ServiceClient] = {}
 
-    def get(self, service: str) -> ServiceClient:
-        """The client of ``service`` (``customer``, ``media``, ``notifications``, ...)."""
-        client = self._clients.get(service)
-        if client is None:
-            transport = self._transports.get(service)
-            base_url = "http://" + service if transport is not None else self._settings.service_url(service)
-            client = ServiceClient(
-                service,
-                base_url,
-                service_key=self._settings.outgoing_service_key,
-                timeout=self._timeout,
-                transport=transport,
-            )
-            self._clients[service] = client
-        return client
-
-    async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+    def _new_client(self, service: str) -> ServiceClient:
+        transport = self._transports.get(service)
+        base_url = "http://" + service if transport is not None else self._settings.service_url(service)
+        return ServiceClient(
+            service,
+            base_url,
+            service_key=self._settings.outgoing_service_key,
+            timeout=self._timeout,
+            transport=transport,
+        )
 
 
 async def _clients(request: Request) -> ServiceClients:

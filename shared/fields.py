@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WithJsonSchema, model_validator
 
 from shared.passwords import too_long
 from shared.validation import MAX_PAGE, is_valid_email, normalize_email, parse_bool
@@ -47,17 +47,29 @@ def with_required(data: Any, names: tuple[str, ...]) -> Any:
     return data
 
 
+def require_fields(*names: str) -> Any:
+    """A ``model_validator(mode="before")`` for a model's body: :func:`with_required` of
+    ``names`` (``_require = require_fields("email", "password")`` in the class)."""
+    return model_validator(mode="before")(classmethod(lambda cls, data: with_required(data, names)))
+
+
 def check_text(value: Any, label: str, *, max_len: int, required: bool = False, min_len: int = 0) -> str | None:
     """Trimmed text of ``min_len``..``max_len`` chars; blank is None (or "<label> is required")."""
     if is_blank(value):
         if required:
             raise ValueError(f"{label} is required")
         return None
+    return trimmed_text(value, label, max_len=max_len, min_len=min_len)
+
+
+def trimmed_text(value: Any, label: str, *, max_len: int, min_len: int = 0, too_short: str | None = None) -> str:
+    """``value`` trimmed, a string of ``min_len``..``max_len`` characters; ``too_short`` is
+    the message below ``min_len`` (default "<label> must be at least <min_len> characters")."""
     if not isinstance(value, str):
         raise ValueError(f"{label} must be a string")
     value = value.strip()
     if len(value) < min_len:
-        raise ValueError(f"{label} must be at least {min_len} characters")
+        raise ValueError(too_short or f"{label} must be at least {min_len} characters")
     if len(value) > max_len:
         raise ValueError(f"{label} cannot exceed {max_len} characters")
     return value

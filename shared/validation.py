@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -78,6 +79,12 @@ def pagination(page: int, limit: int, total: int) -> dict[str, int]:
     """The ``pagination`` object every list answers (both page-count spellings)."""
     pages = (total + limit - 1) // limit if limit else 0
     return {"page": page, "limit": limit, "total": total, "pages": pages, "totalPages": pages}
+
+
+def fields_of(doc: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """``{name: doc.get(name)}`` for each of ``names``, in that order: the fields a view
+    copies as stored (None when absent)."""
+    return {name: doc.get(name) for name in names}
 
 
 def to_cents(value: Any) -> int:

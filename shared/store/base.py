@@ -125,11 +125,12 @@ class Collection(ABC):
     async def insert_many(self, docs: Sequence[Document]) -> list[str]:
         """Insert all ``docs`` atomically (all or none) and return their ids."""
 
-    @abstractmethod
     async def find_one(
         self, filter: Filter, *, projection: Mapping[str, int] | None = None, sort: SortSpec | None = None
     ) -> Document | None:
-        """The first matching document (after ``sort``), or None."""
+        """The first matching document (after ``sort``), or None: :meth:`find` with ``limit=1``."""
+        found = await self.find(filter, sort=sort, limit=1, projection=projection)
+        return found[0] if found else None
 
     @abstractmethod
     async def find(

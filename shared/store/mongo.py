@@ -162,13 +162,6 @@ class MongoCollection(Collection):
                 raise
         return [doc["_id"] for doc in prepared]
 
-    async def find_one(
-        self, filter: Filter, *, projection: Mapping[str, int] | None = None, sort: SortSpec | None = None
-    ) -> Document | None:
-        """The first matching document (after ``sort``), or None."""
-        found = await self.find(filter, sort=sort, limit=1, projection=projection)
-        return found[0] if found else None
-
     async def find(
         self,
         filter: Filter | None = None,
