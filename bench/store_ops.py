@@ -6,7 +6,8 @@ and then ``--concurrency`` tasks at once (as concurrent requests of one service 
 * ``insert_one`` of an order-sized document into a collection with a unique index;
 * ``update_one`` with a condition (``{"_id": …, "version": n}`` → ``$set`` + ``$inc``), the
   compare-and-set the services use for carts and outbox rows;
-* ``find_one_and_update`` claiming a due row (``$or`` filter, sort), as the outbox does.
+* ``find_one_and_update`` claiming a due row by its unique key (``$or`` filter, sort), as
+  the outbox's immediate attempt does.
 
 Prints ops/s (wall) and CPU µs per operation of this process (user + system, every thread),
 with the load average: CPU per operation is the figure that does not depend on the load.
@@ -83,12 +84,14 @@ async def main(args: argparse.Namespace) -> None:
 
             await timed("update_one (cond.)", args.ops, concurrency, update)
 
-            async def claim(n: int) -> None:
-                await things.find_one_and_update(
-                    {"$or": [{"status": "pending", "nextAttemptAt": {"$lte": "2026-12-07"}}, {"status": "x"}]},
+            async def claim(n: int, base: int = base) -> None:
+                due = {"$or": [{"status": "pending", "nextAttemptAt": {"$lte": "2026-12-07"}}, {"status": "x"}]}
+                claimed = await things.find_one_and_update(
+                    {"$and": [{"orderNumber": f"ORD{base + n:016d}"}, due]},
                     {"$set": {"status": "sending"}},
                     sort=[("nextAttemptAt", 1)],
                 )
+                assert claimed is not None
 
             await things.update_many({}, {"$set": {"status": "pending"}})
             await timed("find_one_and_update", args.ops, concurrency, claim)
