@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.store.sqlite import SqliteStore  # noqa: E402
+from shared.store import Collection
+from shared.store.sqlite import SqliteStore
 
 
 def _doc(n: int) -> dict:
@@ -42,6 +43,11 @@ def _doc(n: int) -> dict:
     }
 
 
+def load_average() -> str:
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 async def timed(label: str, ops: int, concurrency: int, make: object) -> None:
     queue = list(range(ops))
 
@@ -52,11 +58,41 @@ async def timed(label: str, ops: int, concurrency: int, make: object) -> None:
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    load = Path("/proc/loadavg").read_text().split()[0]
+    load = load_average()
     print(
         f"{label:<22} x{concurrency:<3} {ops / wall:8.0f} ops/s  {cpu / ops * 1e6:7.0f} µs CPU/op  (load {load})",
         flush=True,
     )
+
+
+async def one_round(things: Collection, ops: int, concurrency: int) -> None:
+    base = concurrency * 10 * ops  # ids of this round
+    versions = dict.fromkeys(range(ops), 0)
+
+    async def insert(n: int) -> None:
+        await things.insert_one({"_id": f"t{base + n}", **_doc(base + n)})
+
+    async def update(n: int) -> None:
+        result = await things.update_one(
+            {"_id": f"t{base + n}", "version": versions[n]},
+            {"$set": {"status": "confirmed"}, "$inc": {"version": 1}},
+        )
+        assert result.modified == 1
+        versions[n] += 1
+
+    async def claim(n: int) -> None:
+        due = {"$or": [{"status": "pending", "nextAttemptAt": {"$lte": "2026-12-07"}}, {"status": "x"}]}
+        claimed = await things.find_one_and_update(
+            {"$and": [{"orderNumber": f"ORD{base + n:016d}"}, due]},
+            {"$set": {"status": "sending"}},
+            sort=[("nextAttemptAt", 1)],
+        )
+        assert claimed is not None
+
+    await timed("insert_one", ops, concurrency, insert)
+    await timed("update_one (cond.)", ops, concurrency, update)
+    await things.update_many({}, {"$set": {"status": "pending"}})
+    await timed("find_one_and_update", ops, concurrency, claim)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -66,35 +102,7 @@ async def main(args: argparse.Namespace) -> None:
         await things.create_index("orderNumber", unique=True)
         await things.create_index([("status", 1), ("nextAttemptAt", 1)])
         for concurrency in (1, args.concurrency):
-            base = concurrency * 10 * args.ops
-
-            async def insert(n: int, base: int = base) -> None:
-                await things.insert_one({"_id": f"t{base + n}", **_doc(base + n)})
-
-            await timed("insert_one", args.ops, concurrency, insert)
-            versions = {n: 0 for n in range(args.ops)}
-
-            async def update(n: int, base: int = base) -> None:
-                result = await things.update_one(
-                    {"_id": f"t{base + n}", "version": versions[n]},
-                    {"$set": {"status": "confirmed"}, "$inc": {"version": 1}},
-                )
-                assert result.modified == 1
-                versions[n] += 1
-
-            await timed("update_one (cond.)", args.ops, concurrency, update)
-
-            async def claim(n: int, base: int = base) -> None:
-                due = {"$or": [{"status": "pending", "nextAttemptAt": {"$lte": "2026-12-07"}}, {"status": "x"}]}
-                claimed = await things.find_one_and_update(
-                    {"$and": [{"orderNumber": f"ORD{base + n:016d}"}, due]},
-                    {"$set": {"status": "sending"}},
-                    sort=[("nextAttemptAt", 1)],
-                )
-                assert claimed is not None
-
-            await things.update_many({}, {"$set": {"status": "pending"}})
-            await timed("find_one_and_update", args.ops, concurrency, claim)
+            await one_round(things, args.ops, concurrency)
         await store.close()
 
 
