@@ -8,7 +8,9 @@ into the contract's statuses and messages.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +68,7 @@ DEFAULT_EMAIL: Final = "admin@example.com"
 DEFAULT_PASSWORD: Final = "admin123"
 PASSWORD_MIN, PASSWORD_MAX = 8, 50
 UPDATE_RETRIES: Final = 5
+SUPER_RETRY_PAUSE_SECONDS: Final = 0.05
 
 DEMO_ADMINS: Final = (
     ("admin@example.com", "admin123", "Super", "Admin", "super_admin"),
@@ -563,7 +566,8 @@ class Admins:
         A role change without permissions resets them to the role's defaults; a super_admin
         always holds all eight. The last active super_admin cannot be demoted or deactivated:
         the change is made conditionally on the state read, then undone if it left no active
-        super_admin (so two concurrent demotions cannot both succeed).
+        super_admin (so two concurrent demotions cannot both succeed) and tried again after a
+        random pause (so that, of two, one does).
         """
         for _ in range(UPDATE_RETRIES):
             target = await self.get_admin(admin_id=admin_id)
@@ -584,7 +588,10 @@ class Admins:
                 await self.repo.change_admin(
                     admin_id, expected=after, changes={**before, "permissions": target.get("permissions") or []}
                 )
-                raise LastSuperAdmin()
+                # Concurrent demotions that each undid theirs: try again after a random pause,
+                # so that one goes first and wins instead of every one being refused.
+                await asyncio.sleep(random.uniform(0.0, SUPER_RETRY_PAUSE_SECONDS))
+                continue
             return updated
         raise LastSuperAdmin()
 

@@ -20,7 +20,7 @@ from typing import Any
 from orders.repository import OrdersRepository
 from orders.upstream import Sellers
 from orders.views import money_text
-from shared.outbox import Outbox, OutboxRequest
+from shared.outbox import Outbox, OutboxEntry, OutboxRequest
 from shared.store import Document
 from shared.timeutil import now_iso
 
@@ -114,15 +114,18 @@ class OrderEffects:
 
     async def queue(self, order_id: str, keys: list[str], *, now: bool = True) -> None:
         """Queue the rows of ``keys`` (idempotent), drop them from the order's to-queue list and,
-        with ``now``, try each in the background at once."""
-        for key in keys:
-            kind, payload = row_for(key)
-            await self.outbox.enqueue(kind=kind, dedupe_key=key, payload=payload)
+        with ``now``, try each in the background at once (a release is sent by its caller).
+
+        New rows go in with one store write (a placement's emails: one write, not one per
+        row, and already claimed for the immediate attempt)."""
+        soon = [key for key in keys if now and not key.endswith(":release")]
+        later = [key for key in keys if key not in soon]
+        for group, send_soon in ((soon, True), (later, False)):
+            if group:
+                rows = [(key, *row_for(key)) for key in group]
+                entries = [OutboxEntry(kind=kind, dedupe_key=key, payload=payload) for key, kind, payload in rows]
+                await self.outbox.enqueue_many(entries, send_soon=send_soon)
         await self.repo.effects_queued(order_id, keys)
-        if now:
-            for key in keys:
-                if not key.endswith(":release"):
-                    self.outbox.send_soon(key)
 
     async def queue_release(self, order_id: str) -> None:
         """Queue a release that no order records (a placement that failed after reserving)."""

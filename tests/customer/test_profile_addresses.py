@@ -54,6 +54,11 @@ async def test_profile_image_uuid_queues_media_mark_used(client, notify):
     assert response.json()["data"]["profileImage"] == image
     await asyncio.sleep(0.05)
     await client.app.state.outbox.drain_once()
+    # The immediate attempt may still be sending (its row claimed, so drain_once skips it).
+    for _ in range(250):
+        if any(path == f"/api/v1/media/mark-used/{image}" for _, path, _, _ in notify.requests):
+            break
+        await asyncio.sleep(0.02)
     assert any(path == f"/api/v1/media/mark-used/{image}" for _, path, _, _ in notify.requests)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.clients import ServiceClients
-from shared.outbox import Outbox, OutboxRequest, backoff_seconds
+from shared.outbox import Outbox, OutboxEntry, OutboxRequest, backoff_seconds
 from shared.settings import ServiceSettings
 from shared.store.sqlite import SqliteStore
 from shared.testing import Receiver, free_port
@@ -190,4 +190,35 @@ async def test_a_claimer_that_outlived_its_claim_cannot_close_the_row(store):
         assert row["status"] == "sending" and row["claimToken"] == b_row["claimToken"]
         await outbox._deliver(b_row)
         assert (await outbox.rows.find_one({}))["status"] == "sent"
+        await clients.aclose()
+
+
+async def test_enqueue_many_inserts_claimed_rows_and_sends_each_once(store):
+    async with Receiver(status=202) as receiver:
+        outbox, clients = await make_outbox(store, receiver.url)
+        entries = [OutboxEntry(kind="email", dedupe_key=f"k{n}", payload={"n": n}) for n in range(3)]
+        await outbox.enqueue_many(entries, send_soon=True)
+        await outbox.stop()  # waits for the immediate attempts
+        assert sorted(r[3]["n"] for r in receiver.requests) == [0, 1, 2]
+        rows = await outbox.rows.find({}, sort=[("dedupeKey", 1)])
+        assert [(r["dedupeKey"], r["status"], r["version"]) for r in rows] == [
+            ("k0", "sent", 1),
+            ("k1", "sent", 1),
+            ("k2", "sent", 1),
+        ]
+        with pytest.raises(ValueError):
+            await outbox.enqueue_many([OutboxEntry(kind="nope", dedupe_key="x")])
+        await clients.aclose()
+
+
+async def test_enqueue_many_falls_back_to_enqueue_when_a_key_exists(store):
+    async with Receiver(status=202) as receiver:
+        outbox, clients = await make_outbox(store, receiver.url)
+        await outbox.enqueue(kind="email", dedupe_key="old", payload={"n": 0})
+        await outbox.enqueue_many([OutboxEntry("email", "old", {"n": 1}), OutboxEntry("email", "new", {"n": 2})])
+        rows = {r["dedupeKey"]: r for r in await outbox.rows.find({})}
+        assert rows["old"]["version"] == 2 and rows["old"]["payload"] == {"n": 1}
+        assert rows["new"]["status"] == "pending" and rows["new"]["version"] == 1
+        assert await outbox.drain_once() == 2
+        assert sorted(r[3]["n"] for r in receiver.requests) == [1, 2]
         await clients.aclose()
