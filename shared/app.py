@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AsyncExitStack, asynccontextmanager
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
@@ -29,12 +29,14 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.clients import Closable
 from shared.context import request_id_var
 from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope, install_error_handlers
 from shared.settings import ServiceSettings
 from shared.store import DocumentStore
 from shared.timeutil import now_iso
+
+if TYPE_CHECKING:  # annotations only: shared.clients loads httpx, which the gateway never uses
+    from shared.clients import Closable
 
 # Security headers, the one list: every answer of a service and of the gateway carries the
 # common ones; a service adds its same-site CORP, the gateway (internet-facing, helmet-like,
