@@ -3,7 +3,8 @@
 :func:`create_service_app` gives a FastAPI app with: the error handlers of
 ``shared.responses``; one pure-ASGI middleware doing request ids, security headers, the
 body-size and content-type guard, one access-log line per request, Prometheus metrics and
-the 500 envelope; CORS; ``GET /health`` (with a store ping) and ``GET /metrics``.
+the 500 envelope; CORS; ``GET /health`` (a store ping kept fresh by ``shared.health``) and
+``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -30,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var
+from shared.health import HealthCheck, HealthMonitor
 from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope, install_error_handlers
 from shared.settings import ServiceSettings
 from shared.timeutil import now_iso
@@ -79,9 +81,6 @@ DOCS_ASSETS_DIR = str(Path(fastapi_offline.__file__).resolve().parent / "static"
 """The folder of those assets, inside the installed fastapi-offline package."""
 
 Hook = Callable[[FastAPI], Awaitable[None]]
-HealthCheck = Callable[[], Awaitable[bool | Mapping[str, Any]]]
-"""Answers True/False, or a mapping of extra ``/health`` fields (with ``"healthy": False`` for
-an unhealthy answer); raising counts as unhealthy."""
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _MAX_REQUEST_ID = 128
@@ -174,8 +173,10 @@ class RequestMiddleware:
         metrics: HttpMetrics,
         max_json_bytes: int,
         raw_body_paths: Sequence[str] = (),
+        health: HealthMonitor | None = None,
     ) -> None:
         self.app = app
+        self.health = health
         self.metrics = metrics
         self.max_json_bytes = max_json_bytes
         self.raw_body_paths = tuple(raw_body_paths)
@@ -195,6 +196,8 @@ class RequestMiddleware:
         method = scope["method"]
         status_holder: dict[str, Any] = {"status": 500, "started": False, "refused": None}
         rid_header = (b"x-request-id", request_id.encode())
+        if self.health is not None:
+            self.health.in_flight += 1  # /health answers from its kept verdict while others run
 
         async def send_wrapper(message: Message) -> None:
             refused = status_holder["refused"]
@@ -255,6 +258,8 @@ class RequestMiddleware:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
+            if self.health is not None:
+                self.health.in_flight -= 1
             request_id_var.reset(token)
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -385,22 +390,31 @@ def create_service_app(
 
     ``service`` is the short name (``customer``); ``/health`` answers ``<service>-service``.
     ``health_check`` (e.g. ``store.ping``) decides healthy (200) vs unhealthy (503); it may
-    return a mapping of extra fields for a healthy answer. ``app.state.metrics_registry`` is
-    the Prometheus registry behind ``/metrics``, for service-specific metrics.
+    return a mapping of extra fields for a healthy answer. It runs in the background every
+    ``HEALTH_REFRESH_SECONDS`` and live when nothing else is in flight (``shared.health``).
+    ``app.state.metrics_registry`` is the Prometheus registry behind ``/metrics``, for
+    service-specific metrics.
     ``on_startup``/``on_shutdown`` hooks run in the lifespan, in order / reverse order.
     ``raw_body_paths`` are path prefixes exempt from the JSON body guard (uploads).
     """
     configure_logging(settings, service)
     metrics = HttpMetrics(service)
     health_name = f"{service}-service" if service != "gateway" else "api-gateway"
+    monitor = HealthMonitor(
+        health_check,
+        refresh_seconds=settings.HEALTH_REFRESH_SECONDS,
+        timeout_seconds=settings.HEALTH_CHECK_TIMEOUT_SECONDS,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in on_startup:
             await hook(app)
+        monitor.start()
         try:
             yield
         finally:
+            await monitor.stop()
             for hook in reversed(on_shutdown):
                 await hook(app)
 
@@ -418,21 +432,12 @@ def create_service_app(
     app.state.settings = settings
     app.state.service = service
     app.state.metrics_registry = metrics.registry
+    app.state.health = monitor
     install_error_handlers(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
-        healthy, extra = True, {}
-        if health_check is not None:
-            try:
-                verdict = await health_check()
-            except Exception:
-                verdict = False
-            if isinstance(verdict, Mapping):
-                extra = dict(verdict)
-                healthy = bool(extra.pop("healthy", True))
-            else:
-                healthy = bool(verdict)
+        healthy, extra = await monitor.verdict()
         body = {
             "success": healthy,
             "service": health_name,
@@ -465,6 +470,7 @@ def create_service_app(
         metrics=metrics,
         max_json_bytes=settings.MAX_JSON_BODY_BYTES,
         raw_body_paths=raw_body_paths,
+        health=monitor,
     )
     return app
 
