@@ -1,7 +1,8 @@
-"""Benchmark: /health latency of the customer service while 16 clients log in (bcrypt cost 12).
+"""Benchmark: /health latency of the customer service while 16 clients log in (Argon2id, pwdlib).
 
 Starts the service as a real process on a free loopback port with a temporary SQLite
-store, registers one customer, then runs 16 concurrent login loops for DURATION seconds
+store, registers one customer (an Argon2id hash; ``--rounds`` sets BCRYPT_ROUNDS, which new
+hashes no longer use), then runs 16 concurrent login loops for DURATION seconds
 while timing GET /health every 10 ms. Prints logins/s and /health p50/p99.
 
     .venv/bin/python bench/customer_login.py [--seconds 10] [--clients 16] [--rounds 12]

@@ -26,6 +26,7 @@ from notifications.delivery import (
     SmtpTarget,
     Transport,
     build_message,
+    compose,
     send_smtp,
     serialize,
     write_eml,
@@ -478,7 +479,9 @@ class Notifier:
         from_name = smtp["from_name"] if smtp else self.settings.SMTP_FROM_NAME
         from_email = smtp["from_email"] if smtp else self.settings.SMTP_FROM_EMAIL
         try:
-            data = serialize(build_message(content, from_name=from_name, from_email=from_email, now=utcnow()))
+            data = await compose(
+                lambda: serialize(build_message(content, from_name=from_name, from_email=from_email, now=utcnow()))
+            )
         except (ValueError, TypeError, IndexError, MessageError) as exc:
             return Outcome("permanent", transport, f"Message could not be built: {exc}")
         if smtp is None:

@@ -87,6 +87,10 @@ class ServiceSettings(BaseSettings):
 
     FRONTEND_URL: str = "http://localhost:3000"
     OUTBOX_POLL_SECONDS: float = 5.0
+    # /health's store check: refreshed in the background this often (0: only live checks),
+    # each check bounded by the timeout (shared/health.py).
+    HEALTH_REFRESH_SECONDS: float = Field(default=1.0, ge=0)
+    HEALTH_CHECK_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0)
 
     GATEWAY_URL: str = "http://127.0.0.1:8000"
     CUSTOMER_SERVICE_URL: str = "http://127.0.0.1:3001"
