@@ -15,6 +15,9 @@ from fastapi.responses import JSONResponse
 from pydantic import WithJsonSchema
 
 from products.deps import (
+    ADMIN_LIST_DOC,
+    PUBLIC_LIST_DOC,
+    SELLER_LIST_DOC,
     AdminListQuery,
     CatalogueDomain,
     CurrentSeller,
@@ -109,6 +112,7 @@ def _id(value: str) -> str:
     response_model=PagedEnvelope[ProductPublic],
     responses=error_responses(401, 403),
     summary="The catalogue: filtered, sorted, paged",
+    openapi_extra=PUBLIC_LIST_DOC,
 )
 async def list_products(query: PublicListQuery, caller: OptionalCaller, catalogue: CatalogueDomain) -> JSONResponse:
     page = await catalogue.list_public(query=query, principal=caller)
@@ -118,7 +122,12 @@ async def list_products(query: PublicListQuery, caller: OptionalCaller, catalogu
 # admin (declared before /products/{product_id})
 
 
-@router.get("/products/admin", response_model=Envelope[ProductPagePublic], responses=error_responses(*AUTH_ERRORS))
+@router.get(
+    "/products/admin",
+    response_model=Envelope[ProductPagePublic],
+    responses=error_responses(*AUTH_ERRORS),
+    openapi_extra=ADMIN_LIST_DOC,
+)
 async def admin_list(query: AdminListQuery, _: ServiceOrAdmin, catalogue: CatalogueDomain) -> JSONResponse:
     return ok(await catalogue.admin_list(query=query), RETRIEVED)
 
@@ -139,6 +148,7 @@ async def admin_status(
     "/products/seller/{seller_id}",
     response_model=Envelope[SellerProductsPublic],
     responses=error_responses(*AUTH_ERRORS),
+    openapi_extra=SELLER_LIST_DOC,
 )
 async def seller_products(
     seller_id: ObjectIdPath, query: SellerListQuery, caller: OptionalCaller, catalogue: CatalogueDomain

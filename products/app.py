@@ -39,7 +39,7 @@ def create_app(
         service="products",
         routers=[router],
         store=store,
-        parts=[repo, inventory],
+        parts=[repo, catalogue, inventory],  # catalogue: the search-key backfill task
         closing=[clients],
         on_startup=[migrate],
     )

@@ -13,7 +13,7 @@ from fastapi import Depends
 
 from products.domain import Catalogue
 from products.inventory import Inventory
-from products.schemas import ADMIN_STATUSES, SELLER_SORT_FIELDS, ListQuery, list_query
+from products.schemas import ADMIN_STATUSES, SELLER_SORT_FIELDS, ListQuery, list_query, list_query_doc
 from shared.app import app_state
 from shared.auth import Principal, any_of, require_role
 from shared.fields import PageRequest, page_query
@@ -64,12 +64,15 @@ SellerOrService = Annotated[Principal, Depends(_seller_or_service)]
 
 ServiceOrAdmin = Annotated[Principal, Depends(any_of(service=True, roles=("admin",)))]
 
-PublicListQuery = Annotated[ListQuery, Depends(list_query())]
-SellerListQuery = Annotated[
-    ListQuery, Depends(list_query(sort_fields=SELLER_SORT_FIELDS, default_status=None, with_seller=False))
-]
-AdminListQuery = Annotated[
-    ListQuery, Depends(list_query(sort_fields=SELLER_SORT_FIELDS, statuses=ADMIN_STATUSES, default_status="all"))
-]
+_public_list = list_query()
+_seller_list = list_query(sort_fields=SELLER_SORT_FIELDS, default_status=None, with_seller=False)
+_admin_list = list_query(sort_fields=SELLER_SORT_FIELDS, statuses=ADMIN_STATUSES, default_status="all")
+PublicListQuery = Annotated[ListQuery, Depends(_public_list)]
+SellerListQuery = Annotated[ListQuery, Depends(_seller_list)]
+AdminListQuery = Annotated[ListQuery, Depends(_admin_list)]
+PUBLIC_LIST_DOC = list_query_doc(_public_list)
+"""``openapi_extra`` of the routes taking :data:`PublicListQuery` (their query parameters)."""
+SELLER_LIST_DOC = list_query_doc(_seller_list)
+ADMIN_LIST_DOC = list_query_doc(_admin_list)
 Page10 = Annotated[PageRequest, Depends(page_query(default_limit=10, max_limit=100))]
 Page20 = Annotated[PageRequest, Depends(page_query(default_limit=20, max_limit=100))]

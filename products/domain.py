@@ -10,7 +10,9 @@ anonymous public callers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import re
 import time
 from collections import defaultdict
@@ -20,9 +22,10 @@ from decimal import Decimal
 from typing import Any
 
 from products.levels import DEFAULT_LOW_STOCK_ALERT, stock_level
-from products.repository import ProductCriteria, ProductRepository
+from products.repository import SEARCH_SORTS, ProductCriteria, ProductRepository
 from products.schemas import ImageIn, ListQuery, ProductCreateIn, ProductFields, ProductUpdateIn
 from products.settings import ProductsSettings
+from products.text import has_words, search_fields, search_words
 from products.views import bulk_view, history_view, inventory_row_view, product_view
 from shared.auth import Principal
 from shared.clients import ServiceClients, UpstreamStatus
@@ -52,27 +55,9 @@ HISTORY_FILTERS: dict[str, tuple[str, ...] | None] = {
 """What each ``type`` filter of the history endpoints selects."""
 HISTORY_TYPES = tuple(k for k in HISTORY_FILTERS if k not in ("all", "movements"))
 INVENTORY_FILTERS = ("all", "active", "low", "out")
-WORD_RE = re.compile(r"\w+")
-MAX_SEARCH_WORDS = 10
-
-
-# search text
-
-
-def words(text: str) -> list[str]:
-    """The normalized words of ``text`` (case-folded ``\\w+`` runs), in order."""
-    return WORD_RE.findall(text.casefold())
-
-
-def search_words(search: str) -> tuple[str, ...]:
-    """The distinct words of a search, at most :data:`MAX_SEARCH_WORDS`."""
-    return tuple(dict.fromkeys(words(search)))[:MAX_SEARCH_WORDS]
-
-
-def search_fields(name: str, description: str, tags: Iterable[str]) -> tuple[str, list[str]]:
-    """``searchText`` (lower-case name, description, tags) and the distinct words it indexes."""
-    text = " ".join([name, description, *tags]).casefold()
-    return text, sorted(set(words(text)))
+PUBLIC_LISTING = ProductCriteria(statuses=("active",), seller_active=True)
+"""The criteria of an unfiltered public listing: the only search the search keys page alone."""
+SEARCH_READY_RECHECK_SECONDS = 2.0
 
 
 def sale_entry_id(order_id: str, product_id: str) -> str:
@@ -118,6 +103,40 @@ class Catalogue:
         self.clients = clients
         self.settings = settings
         self._seller_cache: dict[str, tuple[float, Document | None]] = {}
+        self._search_ready = False
+        self._search_checked = -SEARCH_READY_RECHECK_SECONDS
+        self._keys_task: asyncio.Task[None] | None = None
+
+    # search keys
+
+    async def start(self) -> None:
+        """Start building an older store's search keys in the background (start-up is not
+        delayed; search reads products instead until they are there)."""
+        self._keys_task = asyncio.create_task(self._build_search_keys())
+
+    async def stop(self) -> None:
+        if self._keys_task is not None:
+            self._keys_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keys_task
+            self._keys_task = None
+
+    async def _build_search_keys(self) -> None:
+        try:
+            await self.repo.build_search_keys()
+        except Exception:  # search keeps reading products; the next start tries again
+            logging.getLogger(__name__).exception("building the search keys failed")
+            return
+        self._search_ready = True
+
+    async def _search_keys_ready(self) -> bool:
+        """Whether the search keys are complete (another process may finish them: re-read
+        every few seconds until they are)."""
+        now = time.monotonic()
+        if not self._search_ready and now - self._search_checked >= SEARCH_READY_RECHECK_SECONDS:
+            self._search_checked = now
+            self._search_ready = await self.repo.search_keys_ready()
+        return self._search_ready
 
     # sellers
 
@@ -209,11 +228,32 @@ class Catalogue:
         criteria = _listing_criteria(
             query, statuses=_statuses(status), seller_active=None if privileged else True, seller_id=seller_id
         )
-        page, summary = await asyncio.gather(self._page(criteria, query), self.seller_summary(seller_id=seller_id))
+        filtered = query.search or query.category or query.subcategory or _has_price_window(query)
+        if privileged and not filtered:
+            # The page's total is one of the summary's counts: do not count it twice.
+            docs, (summary, by_status) = await asyncio.gather(
+                self.repo.page_only(
+                    criteria, sort_field=query.sort_field, direction=query.sort_direction,
+                    skip=(query.page - 1) * query.limit, limit=query.limit,
+                ),
+                self._seller_counts(seller_id),
+            )  # fmt: skip
+            total = summary["total"] if status == "all" else by_status[status]
+            page = {
+                "products": [product_view(d) for d in docs],
+                "pagination": pagination(query.page, query.limit, total),
+            }
+        else:
+            page, summary = await asyncio.gather(self._page(criteria, query), self.seller_summary(seller_id=seller_id))
         return {"products": page["products"], "pagination": page["pagination"], "summary": summary}
 
     async def seller_summary(self, *, seller_id: str) -> dict[str, int]:
         """Counts of a seller's non-deleted products, each served by the (sellerId, status, stockLevel) index."""
+        summary, _ = await self._seller_counts(seller_id)
+        return summary
+
+    async def _seller_counts(self, seller_id: str) -> tuple[dict[str, int], dict[str, int]]:
+        """The seller summary and its products' count per live status."""
         count = self.repo.count_products
         # Independent counts: run them side by side (the store reads on several connections).
         *statuses, low, out = await asyncio.gather(
@@ -228,7 +268,7 @@ class Catalogue:
             "inactive": by_status["inactive"],
             "lowStock": low,
             "outOfStock": out,
-        }
+        }, by_status
 
     async def seller_inventory(self, *, seller_id: str, status: str, page: int, limit: int) -> dict[str, Any]:
         """Endpoint 12: a page of a seller's inventory rows and totals over its live products."""
@@ -284,31 +324,50 @@ class Catalogue:
         tokens = search_words(query.search) if query.search else ()
         if query.search and not tokens:  # no word to look up: nothing matches (and nothing is scanned)
             docs, total = [], 0
-        elif tokens:
-            candidates = await self._candidates(tokens)
-            if candidates is None:  # a word too common for the index: scan searchText
-                criteria = ProductCriteria(**{**_fields(criteria), "words": tokens})
-                docs, total = await self.repo.page_products(criteria, **window)
-            elif not candidates:
-                docs, total = [], 0
-            else:
-                criteria = ProductCriteria(**{**_fields(criteria), "ids": tuple(sorted(candidates))})
-                docs, total = await self.repo.page_products_by_ids(criteria, **window)
-        else:
+        elif not tokens:
             docs, total = await self.repo.page_products(criteria, **window)
+        elif not await self._search_keys_ready():  # an older store still getting its keys
+            docs, total = await self.repo.page_products(
+                ProductCriteria(**{**_fields(criteria), "words": tokens}), **window
+            )
+        else:
+            expanded = None
+            if criteria == PUBLIC_LISTING and query.sort_field in SEARCH_SORTS:
+                expanded = await asyncio.gather(*[self.repo.expand(token) for token in tokens])
+            if expanded is not None and all(group is not None for group in expanded):
+                ids, total = await self.repo.search_page(tokens, expanded, **window)  # type: ignore[arg-type]
+                found = {d["_id"]: d for d in await self.repo.get_products(ids)}
+                # Keys are written after their product: one whose keys lag a change is left out.
+                docs = [
+                    d
+                    for i in ids
+                    if (d := found.get(i)) and is_public(d) and has_words(d.get("searchText", ""), tokens)
+                ]
+            else:
+                docs, total = await self._page_candidates(criteria, tokens, window)
         return {"products": [product_view(d) for d in docs], "pagination": pagination(query.page, query.limit, total)}
 
+    async def _page_candidates(
+        self, criteria: ProductCriteria, tokens: tuple[str, ...], window: dict[str, Any]
+    ) -> tuple[list[Document], int]:
+        """A search that the keys do not page (owner views, other filters or sorts, a very short
+        word): the rarest word's products are filtered, sorted and counted by the products query."""
+        candidates = await self._candidates(tokens)
+        if candidates is None:  # a word too common for the keys: scan searchText
+            return await self.repo.page_products(ProductCriteria(**{**_fields(criteria), "words": tokens}), **window)
+        if not candidates:
+            return [], 0
+        narrowed = ProductCriteria(**{**_fields(criteria), "ids": tuple(sorted(candidates)), "words": tokens})
+        return await self.repo.page_products_by_ids(narrowed, **window)
+
     async def _candidates(self, tokens: tuple[str, ...]) -> set[str] | None:
-        """Ids of products having a word starting with each token; None when a token is too common."""
-        candidates: set[str] | None = None
+        """Ids of products having a word starting with the rarest token (the query checks the
+        others); None when even that one matches more than ``SEARCH_CANDIDATE_LIMIT``."""
         for token in sorted(tokens, key=len, reverse=True):
             ids = await self.repo.products_with_prefix(token, limit=self.settings.SEARCH_CANDIDATE_LIMIT)
-            if ids is None:
-                return None
-            candidates = ids if candidates is None else candidates & ids
-            if not candidates:
-                return set()
-        return candidates or set()
+            if ids is not None:
+                return ids
+        return None
 
     # writing products
 
@@ -320,14 +379,13 @@ class Catalogue:
         images = normalize_images(data.images or [])
         await self.use_media(media_ids=[i["media_id"] for i in images if i.get("media_id")])
         seller = await self._seller_status(seller_id, fresh=True)
-        doc, terms = build_product(
+        doc, _ = build_product(
             data,
             seller_id=seller_id,
             images=images,
             seller_active=bool(seller.get("isActive", True)) if seller else True,
         )
         await self.repo.insert_product(doc)
-        await self.repo.insert_terms({doc["_id"]: terms})
         # A deactivation that raced with this insert has already swept the seller's products.
         latest = await self._seller_status(seller_id, fresh=True)
         if latest is not None and not latest.get("isActive", True) and doc["sellerActive"]:
@@ -349,9 +407,8 @@ class Catalogue:
         if status is not None:
             fields["status"] = status
         content = {k: fields.get(k, product.get(k)) for k in ("name", "description", "tags")}
-        terms: list[str] | None = None
         if any(k in fields for k in content):
-            fields["searchText"], terms = search_fields(content["name"], content["description"], content["tags"])
+            fields["searchText"], _ = search_fields(content["name"], content["description"], content["tags"])
         before = product
         if fields:
             before = await self.repo.update_product_fields(
@@ -359,8 +416,6 @@ class Catalogue:
             )
             if before is None:
                 raise NotFound(PRODUCT_NOT_FOUND)
-            if terms is not None:
-                await self.repo.replace_terms(product["_id"], terms)
             await self._write_change_history(before, fields)
         return product_view(await self.repo.get_product(product["_id"]) or before)
 
@@ -552,6 +607,10 @@ class Catalogue:
             count(ProductCriteria(statuses=("active",), stock_level="low")),
         )
         return {"total": total, "active": active, "outOfStock": out, "lowStock": low}
+
+
+def _has_price_window(query: ListQuery) -> bool:
+    return query.min_price is not None or query.max_price is not None
 
 
 def _fields(criteria: ProductCriteria) -> dict[str, Any]:

@@ -5,10 +5,25 @@ operations (``reserve_line``, ``return_reserved_line``, ``record_stock_change`` 
 domain modules hold the rules and never spell a store operator.
 
 Collections: ``products``, ``product_history``, ``reservations``, ``seller_status`` (the
-contract's) and ``product_terms``, the keyword index behind search: one tiny document per
-(word, product) whose ``_id`` is ``"<word> <productId>"``, so a word-prefix lookup is a
-primary-key range scan on both adapters. (The SQLite adapter cannot index array elements,
-so a keywords array on the product would be scanned.)
+contract's) and ``product_search``, the keys behind search (below).
+
+Search keys. A query word matches a product when it starts one of the product's words.
+Each non-deleted product has one small document per distinct word in ``product_search``:
+``{_id: "<productId> <word>", k: word, p: the product's previous word in sorted order ("" for
+its first), v: publicly visible, c: createdAt, pr: priceCents}``, and ``product_words`` holds
+every word ever indexed (``_id`` = the word). A query word ``q`` is expanded to the words it
+starts (a primary-key range on ``product_words``). The words starting with ``q`` are one run of
+the sorted vocabulary, so of a product's keys in that run exactly one has ``p < q`` (its first):
+counting ``(k in run, v, p < q)`` on the index ``(k, v, p)`` counts distinct products, and the
+page merges, for each word of the run, its first keys read in sort order from
+``(k, v, c, _id)`` or ``(k, v, pr, _id)`` with a limit. So a public search page and its total
+cost the same at 100,000 products as at 1,000. Keys are rewritten whenever a product's words, status, seller visibility
+or price change (a primary-key range per product: ``_id`` starts with its id) and removed
+when it is deleted. Only two sort fields are carried: stock and sales figures change with
+every order, and rewriting a product's keys at each sale would cost the checkout. (The
+SQLite adapter cannot index array elements, so a keywords array on the product would be
+scanned.) Stores written before these keys existed get them from
+:meth:`ProductRepository.build_search_keys`, run in the background at start-up.
 
 Stock level. ``stockLevel`` is written in the same conditional update that changes
 ``stock``: the store subset has no update pipeline, so an ``$inc`` of ``delta`` is guarded by
@@ -33,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from products.levels import level_bounds, stock_level
+from products.text import words
 from shared.lease import StoreLease
 from shared.store import Document, DocumentStore, DuplicateKeyError, new_id
 from shared.timeutil import now_iso
@@ -55,6 +71,43 @@ LEVEL_ATTEMPTS = 8
 """Banded stock updates tried before falling back to an update plus a level follow-up."""
 COUNTERS = ("stock", "totalStock", "reservedStock", "soldStock", "lowStockAlert")
 SEARCH_CONDITION_WORDS = 10
+SEARCH_SORTS = {"createdAt": "c", "priceCents": "pr"}
+"""Product sort fields the search keys carry (other sorts read the candidates' products)."""
+SEARCH_EXPANSION_LIMIT = 50
+"""The most indexed words one query word may start and still be paged from the keys."""
+SEARCH_MERGE_LIMIT = 8
+"""The most indexed words one query word may start and still be paged by merging their keys
+(more: their key ids are read and made distinct, work that grows with the matches)."""
+SEARCH_KEYS_MIGRATION = "search-keys-v1"
+BACKFILL_BATCH = 200
+"""Products per backfill transaction (~4,000 keys: the writer is held a fraction of a second)."""
+_TOP = "\U0010ffff"
+
+
+def _key_docs(doc: Mapping[str, Any]) -> list[Document]:
+    """The search keys of a product (none when it is deleted)."""
+    if doc.get("status") == "deleted":
+        return []
+    visible = doc.get("status") == "active" and bool(doc.get("sellerActive", True))
+    ordered = sorted(set(words(doc.get("searchText") or "")))
+    return [
+        {"_id": f"{doc['_id']} {word}", "k": word, "p": previous, "v": visible, "c": doc.get("createdAt"),
+         "pr": doc.get("priceCents")}
+        for previous, word in zip(["", *ordered], ordered, strict=False)
+    ]  # fmt: skip
+
+
+def _product_keys(product_id: str) -> dict[str, Any]:
+    """The filter of every search key of one product (a primary-key range)."""
+    return {"_id": {"$gt": f"{product_id} ", "$lt": f"{product_id} {_TOP}"}}
+
+
+def _key_product(key_id: str) -> str:
+    return key_id.split(" ", 1)[0]
+
+
+def _key_fields(doc: Mapping[str, Any]) -> tuple[Any, ...]:
+    return doc.get("status"), doc.get("sellerActive", True), doc.get("priceCents"), doc.get("searchText")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +190,10 @@ class ProductRepository:
         self.history = store.collection("product_history")
         self.reservations = store.collection("reservations")
         self.seller_status = store.collection("seller_status")
-        self.terms = store.collection("product_terms")
+        self.search = store.collection("product_search")
+        self.words = store.collection("product_words")
+        self.old_terms = store.collection("product_terms")  # the word index before search keys
+        self.migrations = store.collection("product_migrations")
 
     def lease(self, name: str, *, seconds: float) -> StoreLease:
         """A lease in this store (one process at a time runs the sweep it guards)."""
@@ -152,7 +208,9 @@ class ProductRepository:
         await self.reservations.create_index("orderId", unique=True)
         await self.reservations.create_index([("status", 1), ("expiresAt", 1)])
         await self.seller_status.create_index("sellerId", unique=True)
-        await self.terms.create_index("productId")
+        for field in SEARCH_SORTS.values():
+            await self.search.create_index([("k", 1), ("v", 1), (field, 1), ("_id", 1)])
+        await self.search.create_index([("k", 1), ("v", 1), ("p", 1)])
 
     async def migrate_history_types(self) -> int:
         """Rename legacy ``stock_update`` entries to ``stock_add``/``stock_reduce`` by the sign
@@ -166,12 +224,15 @@ class ProductRepository:
     # products: reading
 
     async def insert_product(self, doc: Document) -> Document:
+        """Insert a new product and its search keys."""
         await self.products.insert_one(doc)
+        await self.insert_search_keys([doc])
         return doc
 
     async def insert_products(self, docs: Sequence[Document]) -> None:
-        """Insert many products (bulk loading, e.g. the catalogue benchmark)."""
+        """Insert many products and their search keys (bulk loading, e.g. the catalogue benchmark)."""
         await self.products.insert_many(list(docs))
+        await self.insert_search_keys(docs)
 
     async def get_product(self, product_id: str) -> Document | None:
         return await self.products.find_one({"_id": product_id})
@@ -193,6 +254,13 @@ class ProductRepository:
             self.products.find(query, sort=sort, skip=skip, limit=limit), self.products.count(query)
         )
         return docs, total
+
+    async def page_only(
+        self, criteria: ProductCriteria, *, sort_field: str, direction: int, skip: int, limit: int
+    ) -> list[Document]:
+        """One page of matching products (ties broken by ``_id``), without counting them."""
+        sort = [(sort_field, direction), ("_id", direction)]
+        return await self.products.find(criteria_filter(criteria), sort=sort, skip=skip, limit=limit)
 
     async def page_products_by_ids(
         self, criteria: ProductCriteria, *, sort_field: str, direction: int, skip: int, limit: int
@@ -230,35 +298,51 @@ class ProductRepository:
         self, *, product_id: str, seller_id: str, fields: Mapping[str, Any]
     ) -> Document | None:
         """Set ``fields`` on the seller's non-deleted product; the product before, or None."""
-        return await self._update(
-            {"_id": product_id, "sellerId": seller_id, "status": {"$ne": "deleted"}},
-            {"$set": dict(fields)},
-            returning="before",
+        return await self._set_fields(
+            {"_id": product_id, "sellerId": seller_id, "status": {"$ne": "deleted"}}, dict(fields)
         )
+
+    async def _set_fields(self, condition: Mapping[str, Any], fields: Mapping[str, Any]) -> Document | None:
+        """``$set`` of plain ``fields`` (no stock counter) on the product matching ``condition``,
+        with its search keys rewritten; the product before, or None."""
+        before = await self._update(condition, {"$set": dict(fields)}, returning="before")
+        if before is not None:
+            await self.reindex(before, {**before, **fields})
+        return before
 
     async def hide_for_inactive_seller(self, *, product_id: str) -> Document | None:
         """Mark one product's seller inactive (a deactivation that raced with its creation)."""
-        return await self._update({"_id": product_id}, {"$set": {"sellerActive": False}})
+        after = await self._update({"_id": product_id}, {"$set": {"sellerActive": False}})
+        if after is not None:
+            await self._rewrite_keys(after)
+        return after
 
     async def soft_delete(self, *, product_id: str) -> Document | None:
         """``status: deleted`` unless already; the product before, or None."""
-        return await self._update(
-            {"_id": product_id, "status": {"$ne": "deleted"}}, {"$set": {"status": "deleted"}}, returning="before"
-        )
+        return await self._set_fields({"_id": product_id, "status": {"$ne": "deleted"}}, {"status": "deleted"})
 
     async def set_status(self, *, product_id: str, status: str) -> Document | None:
         """Any product's status (deleted ones too); the product before, or None."""
-        return await self._update({"_id": product_id}, {"$set": {"status": status}}, returning="before")
+        return await self._set_fields({"_id": product_id}, {"status": status})
 
     async def add_sale_totals(self, *, product_id: str, quantity: int, cents: int) -> Document | None:
         """Legacy sale figures (no stock change)."""
         return await self._update({"_id": product_id}, {"$inc": {"totalSold": quantity, "revenueCents": cents}})
 
     async def set_seller_active(self, *, seller_id: str, active: bool) -> int:
+        """Hide or show a seller's products (and the search keys of its active ones)."""
         result = await self.products.update_many(
             {"sellerId": seller_id, "sellerActive": {"$ne": active}},
             {"$set": {"sellerActive": active, "updatedAt": now_iso()}},
         )
+        # Read after the change, so a product created meanwhile is not missed; only active
+        # products' keys carry a visibility that depends on the seller.
+        shown = await self.products.find({"sellerId": seller_id, "status": "active"}, projection={"sellerActive": 1})
+        for doc in shown:
+            visible = bool(doc.get("sellerActive", True))
+            await self.search.update_many(
+                {**_product_keys(doc["_id"]), "v": {"$ne": visible}}, {"$set": {"v": visible}}
+            )
         return result.modified
 
     # products: stock
@@ -428,29 +512,186 @@ class ProductRepository:
             {"$set": {"lowStockAlert": threshold, "stockLevel": stock_level(int(product["stock"]), threshold)}},
         )
 
-    # search terms
+    # search keys
 
-    async def replace_terms(self, product_id: str, terms: Iterable[str]) -> None:
-        await self.terms.delete_many({"productId": product_id})
-        await self.insert_terms({product_id: terms})
+    async def insert_search_keys(self, docs: Iterable[Mapping[str, Any]]) -> None:
+        """Add the search keys of new products (``docs``) and their new words."""
+        rows = [row for doc in docs for row in _key_docs(doc)]
+        if rows:
+            await self._add_words({row["k"] for row in rows})
+            await self._insert_new(self.search, rows)  # the start-up backfill may have been first
 
-    async def insert_terms(self, by_product: Mapping[str, Iterable[str]]) -> None:
-        docs = [
-            {"_id": f"{term} {product_id}", "productId": product_id}
-            for product_id, terms in by_product.items()
-            for term in terms
-        ]
-        if docs:
-            await self.terms.insert_many(docs)
+    async def _add_words(self, found: set[str]) -> None:
+        """Record the words not in ``product_words`` yet (another process may add them too)."""
+        if not found:
+            return
+        known = await self.words.find({"_id": {"$in": sorted(found)}}, projection={"_id": 1})
+        new = [{"_id": w} for w in sorted(found - {d["_id"] for d in known})]
+        await self._insert_new(self.words, new)
 
-    async def products_with_prefix(self, prefix: str, *, limit: int) -> set[str] | None:
-        """Ids of products having a word that starts with ``prefix``; None when more than ``limit``."""
-        # "<word> <productId>" keys: every word starting with ``prefix`` sorts inside this range.
-        rows = await self.terms.find(
-            {"_id": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}}, limit=limit + 1, projection={"_id": 1}
+    @staticmethod
+    async def _insert_new(collection: Any, rows: list[Document]) -> None:
+        try:
+            if rows:
+                await collection.insert_many(rows)
+        except DuplicateKeyError:  # someone was first with some: insert the others one by one
+            for row in rows:
+                try:
+                    await collection.insert_one(row)
+                except DuplicateKeyError:
+                    pass
+
+    async def reindex(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+        """Rewrite a product's search keys after a change of its words, status, seller
+        visibility or price (nothing to do when none of those changed)."""
+        if _key_fields(before) != _key_fields(after):
+            await self._rewrite_keys(after)
+
+    async def _rewrite_keys(self, after: Mapping[str, Any]) -> None:
+        await self.search.delete_many(_product_keys(str(after["_id"])))
+        rows = _key_docs(after)
+        if rows:
+            await self._add_words({row["k"] for row in rows})
+            await self._insert_new(self.search, rows)
+
+    async def search_keys_ready(self) -> bool:
+        """True once every product has its search keys (see :meth:`build_search_keys`)."""
+        return await self.migrations.find_one({"_id": SEARCH_KEYS_MIGRATION, "done": True}) is not None
+
+    async def build_search_keys(self, *, batch: int = BACKFILL_BATCH) -> int:
+        """Give every product of a store written before search keys existed its keys, in
+        batches by ``_id`` from a saved cursor, then mark the store ready and empty the old
+        word index. Idempotent and safe in several processes at once (a key another process
+        wrote is skipped); returns how many products were indexed."""
+        if await self.search_keys_ready():
+            return 0
+        state = await self.migrations.find_one({"_id": SEARCH_KEYS_MIGRATION}) or {}
+        cursor = state.get("cursor", "")
+        indexed = 0
+        while True:
+            docs = await self.products.find(
+                {"_id": {"$gt": cursor}},
+                sort=[("_id", 1)],
+                limit=batch,
+                projection={"searchText": 1, "status": 1, "sellerActive": 1, "createdAt": 1, "priceCents": 1},
+            )
+            if not docs:
+                break
+            rows = [row for doc in docs for row in _key_docs(doc)]
+            await self._add_words({row["k"] for row in rows})
+            present = await self.search.find(
+                {"_id": {"$gt": f"{docs[0]['_id']} ", "$lt": f"{docs[-1]['_id']} {_TOP}"}}, projection={"_id": 1}
+            )
+            stored = {d["_id"] for d in present}
+            await self._insert_new(self.search, [r for r in rows if r["_id"] not in stored])
+            cursor = docs[-1]["_id"]
+            indexed += len(docs)
+            await self.migrations.update_one({"_id": SEARCH_KEYS_MIGRATION}, {"$set": {"cursor": cursor}}, upsert=True)
+        await self.migrations.update_one({"_id": SEARCH_KEYS_MIGRATION}, {"$set": {"done": True}}, upsert=True)
+        while old := await self.old_terms.find({}, limit=5000, projection={"_id": 1}):
+            await self.old_terms.delete_many({"_id": {"$in": [d["_id"] for d in old]}})
+        return indexed
+
+    async def expand(self, token: str) -> list[str] | None:
+        """The indexed words that ``token`` starts; None when more than :data:`SEARCH_EXPANSION_LIMIT`."""
+        rows = await self.words.find(
+            {"_id": {"$gte": token, "$lt": token + _TOP}},
+            sort=[("_id", 1)],
+            limit=SEARCH_EXPANSION_LIMIT + 1,
+            projection={"_id": 1},
         )
-        ids = {row["_id"].rsplit(" ", 1)[1] for row in rows}
-        return None if len(rows) > limit else ids
+        return None if len(rows) > SEARCH_EXPANSION_LIMIT else [row["_id"] for row in rows]
+
+    async def search_page(
+        self,
+        tokens: Sequence[str],
+        expanded: Sequence[Sequence[str]],
+        *,
+        sort_field: str,
+        direction: int,
+        skip: int,
+        limit: int,
+    ) -> tuple[list[str], int]:
+        """Ids of one page of the publicly visible products having, for each query word of
+        ``tokens``, one of its ``expanded`` words, in ``sort_field`` order (ties by id), and
+        their total, from the search keys alone. ``sort_field`` is one of :data:`SEARCH_SORTS`.
+
+        One query word: an indexed read with a limit per word it starts (merged) and an index
+        count, see the module's notes. Several query words: the key ids of the rarest query word (by index counts) are
+        read in order (ids only, from the index), made distinct per product and checked for
+        the other query words by key (``_id`` lookups): work that grows with the rarest query
+        word's matches, not with the catalogue."""
+        field = SEARCH_SORTS[sort_field]
+        sort = [(field, direction), ("_id", direction)]
+        if any(not group for group in expanded):
+            return [], 0
+        if len(expanded) == 1 and len(expanded[0]) == 1:
+            query = {"k": expanded[0][0], "v": True}
+            rows, total = await asyncio.gather(
+                self.search.find(query, sort=sort, skip=skip, limit=limit, projection={"_id": 1}),
+                self.search.count(query),
+            )
+            return [_key_product(row["_id"]) for row in rows], total
+        if len(expanded) == 1 and len(expanded[0]) <= SEARCH_MERGE_LIMIT:
+            return await self._merged_page(tokens[0], expanded[0], field=field, direction=direction,
+                                           skip=skip, limit=limit)  # fmt: skip
+        counts = await asyncio.gather(
+            *[self.search.count({"k": {"$in": list(group)}, "v": True}) for group in expanded]
+        )
+        driver = counts.index(min(counts))
+        rows = await self.search.find(
+            {"k": {"$in": list(expanded[driver])}, "v": True}, sort=sort, projection={"_id": 1}
+        )
+        # Keys sort by (field, productId, word): a product's keys are adjacent, keep its first.
+        ids = list(dict.fromkeys(_key_product(row["_id"]) for row in rows))
+        for index, group in enumerate(expanded):
+            if index == driver or not ids:
+                continue
+            having: set[str] = set()
+            step = max(1, 2000 // len(group))
+            for start in range(0, len(ids), step):
+                wanted = [f"{i} {w}" for i in ids[start : start + step] for w in group]
+                found = await self.search.find({"_id": {"$in": wanted}}, projection={"_id": 1})
+                having.update(_key_product(d["_id"]) for d in found)
+            ids = [i for i in ids if i in having]
+        return ids[skip : skip + limit], len(ids)
+
+    async def _merged_page(
+        self, token: str, group: Sequence[str], *, field: str, direction: int, skip: int, limit: int
+    ) -> tuple[list[str], int]:
+        """The page and total of one query word that starts several indexed words: the first
+        ``skip + limit`` keys of each word, read in sort order from ``(k, v, field, _id)``,
+        merged and made distinct per product (a product in the page is within the first
+        ``skip + limit`` keys of each of its words); the total counts each product's first key
+        in the run (``p < token``) on ``(k, v, p)``. (Filtering the page reads on ``p`` too
+        would make SQLite pick ``(k, v, p)`` and sort every match.)"""
+        sort = [(field, direction), ("_id", direction)]
+        *streams, total = await asyncio.gather(
+            *[
+                self.search.find({"k": word, "v": True}, sort=sort, limit=skip + limit, projection={field: 1})
+                for word in group
+            ],
+            self.search.count({"k": {"$in": list(group)}, "v": True, "p": {"$lt": token}}),
+        )
+        merged = sorted(
+            ((row.get(field), _key_product(row["_id"])) for rows in streams for row in rows),
+            key=lambda pair: (pair[0] is not None, pair[0] if pair[0] is not None else 0, pair[1]),
+            reverse=direction < 0,
+        )
+        products = list(dict.fromkeys(product for _, product in merged))
+        return products[skip : skip + limit], total
+
+    async def products_with_prefix(self, token: str, *, limit: int) -> set[str] | None:
+        """Ids of non-deleted products having a word that starts with ``token``, whatever their
+        visibility; None when more than ``limit`` (or the word starts too many indexed words)."""
+        group = await self.expand(token)
+        if group is None:
+            return None
+        if not group:
+            return set()
+        rows = await self.search.find({"k": {"$in": group}}, limit=limit * 2 + 1, projection={"_id": 1})
+        ids = {_key_product(row["_id"]) for row in rows}
+        return None if len(ids) > limit or len(rows) > limit * 2 else ids
 
     # history
 

@@ -342,3 +342,25 @@ async def test_admin_status_and_list(client, seller):
     restored = await client.patch(url, json={"status": "active"}, headers=admin_token)
     assert restored.json()["data"]["status"] == "active"
     assert (await client.get(f"{LIST}/{p['id']}")).status_code == 200
+
+
+async def test_owner_seller_listing_totals_match_the_pages(client, seller):
+    """An owner's unfiltered listing takes its total from the summary counts; filtered ones count."""
+    await create_product(client, seller, name="A", price=5)
+    await create_product(client, seller, name="B", status="draft", price=50)
+    await create_product(client, seller, name="C", status="inactive", price=70)
+    gone = await create_product(client, seller, name="D", price=90)
+    await client.delete(f"{LIST}/{gone['id']}", headers=seller.headers)
+    url = f"{LIST}/seller/{seller.id}"
+    for params, names in (
+        ({}, ["A", "B", "C"]),
+        ({"status": "draft"}, ["B"]),
+        ({"status": "active"}, ["A"]),
+        ({"status": "all", "minPrice": 40}, ["B", "C"]),
+        ({"status": "all", "limit": 1, "page": 2, "sort": "name"}, ["B"]),
+    ):
+        data = (await client.get(url, params=params, headers=seller.headers)).json()["data"]
+        assert sorted(p["name"] for p in data["products"]) == names, params
+        total = 3 if "limit" in params else len(names)
+        assert data["pagination"]["total"] == total, params
+        assert set(data["summary"]) == {"total", "active", "inactive", "lowStock", "outOfStock"}
