@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import api, status_page
+from gateway import api, gc_tuning, status_page
 from gateway.breaker import STATE_CODES, CircuitBreaker
 from gateway.edge import Edge, GatewayMetrics
 from gateway.forwarding import ClientResolver
@@ -127,6 +127,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.open()
+        gc_tuning.tune_for_proxy()
         try:
             yield
         finally:
