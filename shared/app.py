@@ -543,8 +543,10 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
-    """Run ``app_factory(settings)`` with uvicorn on ``HOST:PORT`` (the ``__main__`` of a service)."""
+def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings, *, http: Any = "auto") -> None:
+    """Run ``app_factory(settings)`` with uvicorn on ``HOST:PORT`` (the ``__main__`` of a service).
+
+    ``http`` is uvicorn's HTTP protocol (a name, or a protocol class such as the gateway's)."""
     import uvicorn
 
     app = app_factory(settings)  # configures logging with the service's name (LOG_DIR file)
@@ -557,6 +559,7 @@ def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSe
         host=settings.HOST,
         port=settings.PORT,
         log_level=settings.LOG_LEVEL.lower(),
+        http=http,
         access_log=False,
         proxy_headers=False,
         server_header=False,
