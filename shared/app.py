@@ -8,6 +8,7 @@ the 500 envelope; CORS; ``GET /health`` (with a store ping) and ``GET /metrics``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -95,7 +96,7 @@ def configure_logging(settings: ServiceSettings, service: str | None = None) -> 
         return
     text = "%(asctime)s %(levelname)s %(name)s %(message)s"
     formatter = _JsonFormatter() if settings.LOG_FORMAT == "json" else _Formatter(text)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    handlers: list[logging.Handler] = [_ConsoleHandler(sys.stdout)]
     log_file = log_file_path(settings, service)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,28 @@ def log_file_path(settings: ServiceSettings, service: str | None) -> Path | None
     if settings.LOG_DIR:
         return Path(settings.LOG_DIR) / f"{service or 'service'}.log"
     return None
+
+
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The console handler, flushed once per event-loop iteration rather than after every line
+    while a loop runs (a service writes a line per request, and each flush is a ``write`` system
+    call); at once outside a loop (start-up, other threads, exit)."""
+
+    _flush_loop: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+
+    def flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            super().flush()
+            return
+        if self._flush_loop is not loop:
+            self._flush_loop = loop
+            loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_loop = None
+        super().flush()
 
 
 class _Formatter(logging.Formatter):
