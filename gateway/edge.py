@@ -319,9 +319,11 @@ class Edge:
         ``RATE_LIMIT_MAX=0`` turns limiting off, as it does on every service."""
         if not self.limiter.enabled or (scope["path"] == "/health" and scope["method"] == "GET"):
             return False
-        quota = await self.limiter.check("gateway", ex.client_ip)
+        limiter = self.limiter
+        # In memory (the default) the hit is counted without a coroutine; Redis is awaited.
+        quota = limiter.check_now(ex.client_ip) or await limiter.check("gateway", ex.client_ip)
         answer = ex.headers
-        answer.append((b"ratelimit-limit", str(quota.limit).encode()))
+        answer.append(limiter.limit_header)
         answer.append((b"ratelimit-remaining", str(quota.remaining).encode()))
         reset = str(quota.reset_seconds).encode()
         answer.append((b"ratelimit-reset", reset))
