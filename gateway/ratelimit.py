@@ -79,7 +79,9 @@ class GatewayRateLimiter(RateLimiter):
             return None
         now = time.time()
         count, reset_at = self._memory.hit(client, now)
-        return self._quota(count, reset_at, now)
+        limit = self._limit
+        # A window in memory ends within (0, window] seconds: no clamping needed (see _quota).
+        return Quota(count <= limit, limit, limit - count if count < limit else 0, math.ceil(reset_at - now))
 
     async def check(self, scope: str, client: str) -> Quota:
         """Count one hit (refused hits count too) and report its window."""
