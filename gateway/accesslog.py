@@ -1,12 +1,13 @@
 """The access log (contract §7.8): one line per request, after its last byte went out.
 
 ``GET /api/customer/x -> customer 200 12ms rid=<id> ip=<ip>`` on the ``gateway.access`` logger
-(JSON fields with ``LOG_FORMAT=json``), through the same handlers and formatter as every other
-line. Every request writes one, so the record is cheap to make: the line's values are its
-``args`` and become text only when a handler formats it, and the record is a copy of a template
-made once per process rather than a new ``LogRecord`` (whose constructor looks up the caller's
-file name, the thread, the process and the multiprocessing name every time: half of a line's
-price, for values that never change in an event-loop process).
+(JSON fields with ``LOG_FORMAT=json``), with the same text and destination as any other line.
+Every request writes one, so it is made cheaply: when the console handler of
+``configure_logging`` alone would write it as text, the line goes straight to it
+(``shared.app.write_info_line``: no record, no generic handler steps; a fifth of the price);
+otherwise (JSON, a log file, a test's capture handler) it is a record, copied from a template
+made once per process rather than built by ``LogRecord``'s constructor (which looks up the
+caller's file name, the thread, the process and the multiprocessing name every time).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from shared.app import redact_path
+from shared.app import redact_path, write_info_line
 
 if TYPE_CHECKING:
     from gateway.edge import Exchange
@@ -41,6 +42,10 @@ class AccessLog:
             return
         path = redact_path(path)
         ms = elapsed * 1000
+        if not self.json_fields and write_info_line(
+            logger, f"{method} {path} -> {ex.target} {ex.status} {int(ms)}ms rid={ex.request_id} ip={ex.client_ip}"
+        ):
+            return
         record = self._record((method, path, ex.target, ex.status, ms, ex.request_id, ex.client_ip))
         if self.json_fields:
             record.fields = {
