@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Gateway benchmark: installs Debian's nginx and wrk when missing, then runs bench/gateway.py
-# (upstream direct vs nginx proxy_pass vs our gateway; RSS while uploads stream through it).
-# Usage: bash bench/gateway.sh [--seconds 8] [--connections 50]
+# (upstream direct vs nginx proxy_pass vs our gateway vs the original Express gateway when node
+# is present and EXPRESS_GATEWAY_DIR names its backend/api-gateway folder, packages installed;
+# RSS while uploads stream through ours).
+# Usage: [EXPRESS_GATEWAY_DIR=<dir>] [WEB_CONCURRENCY=N] bash bench/gateway.sh [--seconds 8]
+#        [--connections 50] [--rounds 3] [--workers N] [--express-dir <dir>] [--no-uploads]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()

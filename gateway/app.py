@@ -31,7 +31,7 @@ from gateway.forwarding import ClientResolver
 from gateway.proxy import Proxy, Upstream, new_session
 from gateway.ratelimit import GatewayRateLimiter
 from gateway.settings import SERVICES, GatewaySettings
-from shared.app import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, HttpMetrics, configure_logging, tidy_openapi
+from shared.app import DOCS_ASSETS_DIR, DOCS_ASSETS_URL, HttpMetrics, configure_logging, tidy_openapi, tune_if_served
 from shared.responses import error_response, install_error_handlers
 from shared.timeutil import now_iso
 
@@ -127,6 +127,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.open()
+        tune_if_served()
         try:
             yield
         finally:

@@ -114,6 +114,42 @@ _MEDIA_ADDED_HEADERS = (
 )
 
 
+# What becomes of a service's answer header, by its name as sent: (lower-case name, rule).
+# Answers repeat the same few names, so each is looked at once (a bounded cache) rather than
+# lowered and tested against three sets on every answer.
+_PASS, _DROP, _CONNECTION, _LOCATION = "pass", "drop", "connection", "location"
+_answer_rules: dict[bytes, tuple[bytes, str]] = {}
+
+
+def _answer_rule(raw_name: bytes) -> tuple[bytes, str]:
+    name = raw_name.lower()
+    if name == b"connection":
+        rule = _CONNECTION
+    elif name in HOP_BY_HOP or name in GATEWAY_ANSWER_HEADERS or name.startswith(b"access-control-"):
+        rule = _DROP
+    elif name == b"location":
+        rule = _LOCATION
+    else:
+        rule = _PASS
+    if len(_answer_rules) < 1024:
+        _answer_rules[raw_name] = (name, rule)
+    return name, rule
+
+
+_connection_values: dict[bytes, frozenset[bytes]] = {}
+
+
+def _named_by_connection(value: bytes) -> frozenset[bytes]:
+    """The headers a ``Connection`` value names for removal, besides the hop-by-hop ones
+    (dropped anyway): none for the usual ``keep-alive`` or ``close``."""
+    named = _connection_values.get(value)
+    if named is None:
+        named = frozenset(t.strip() for t in value.lower().split(b",")) - HOP_BY_HOP
+        if len(_connection_values) < 256:
+            _connection_values[value] = named
+    return named
+
+
 class ClientGone(Exception):
     """The client disconnected while its body was being forwarded."""
 
@@ -384,20 +420,18 @@ class Proxy:
         """The service's answer headers minus hop-by-hop, CORS and the gateway's own ones, with
         a ``Location`` under the service's ``/api/v1`` re-rooted at the public prefix."""
         headers: list[tuple[bytes, bytes]] = []
-        hop = HOP_BY_HOP
-        owned = GATEWAY_ANSWER_HEADERS
-        connection_named: list[bytes] | None = None
+        rules = _answer_rules
+        connection_named: frozenset[bytes] | None = None
         for raw_name, value in response.raw_headers:
-            name = raw_name.lower()
-            if name in hop:
-                if name == b"connection":
-                    connection_named = [t.strip() for t in value.lower().split(b",")]
-                continue
-            if name in owned or name.startswith(b"access-control-"):
-                continue
-            if name == b"location" and value.startswith(up.location_from):
-                value = up.location_to + value[len(up.location_from) :]
-            headers.append((name, value))
+            name, rule = rules.get(raw_name) or _answer_rule(raw_name)
+            if rule is _PASS:
+                headers.append((name, value))
+            elif rule is _LOCATION:
+                if value.startswith(up.location_from):
+                    value = up.location_to + value[len(up.location_from) :]
+                headers.append((name, value))
+            elif rule is _CONNECTION:
+                connection_named = _named_by_connection(value)
         if connection_named:
             headers = [(n, v) for n, v in headers if n not in connection_named]
         return headers

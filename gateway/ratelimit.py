@@ -70,7 +70,18 @@ class GatewayRateLimiter(RateLimiter):
         self._redis: Storage | None = None if isinstance(store, MemoryStorage) else store
         self._memory = MemoryWindows(self._item.get_expiry())
         self._limit = self._item.amount
+        self.limit_header = (b"ratelimit-limit", str(self._limit).encode())  # the same on every answer
         self._warned_at = -_WARN_EVERY_SECONDS
+
+    def check_now(self, client: str) -> Quota | None:
+        """Count one hit in memory, without awaiting; None when Redis counts (then :meth:`check`)."""
+        if self._redis is not None:
+            return None
+        now = time.time()
+        count, reset_at = self._memory.hit(client, now)
+        limit = self._limit
+        # A window in memory ends within (0, window] seconds: no clamping needed (see _quota).
+        return Quota(count <= limit, limit, limit - count if count < limit else 0, math.ceil(reset_at - now))
 
     async def check(self, scope: str, client: str) -> Quota:
         """Count one hit (refused hits count too) and report its window."""
@@ -87,6 +98,9 @@ class GatewayRateLimiter(RateLimiter):
                     self._warned_at = now
                     log.warning("rate-limit store unreachable (%s); counting in memory", exc)
                 count, reset_at = self._memory.hit(client, now)
+        return self._quota(count, reset_at, now)
+
+    def _quota(self, count: int, reset_at: float, now: float) -> Quota:
         limit = self._limit
         reset = min(self.window_seconds, max(1, math.ceil(reset_at - now)))  # Redis TTLs are whole seconds
         return Quota(count <= limit, limit, max(0, limit - count), reset)

@@ -18,6 +18,7 @@ import uvicorn
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.serving import http_protocol
 from gateway.settings import SERVICES, GatewaySettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -169,10 +170,10 @@ def dead_url() -> str:
 async def start_gateway() -> AsyncIterator[Callable[..., Awaitable[Gateway]]]:
     """``gw = await start_gateway(CUSTOMER_SERVICE_URL=..., RATE_LIMIT_MAX=3)``: a real gateway
     server; services not given point at a closed port. ``http="h11"`` picks uvicorn's other
-    HTTP parser (httptools by default, as in production)."""
+    HTTP parser (by default the protocol production runs: httptools, head and body paired)."""
     started: list[Gateway] = []
 
-    async def start(*, http: str = "httptools", **overrides: Any) -> Gateway:
+    async def start(*, http: Any = None, **overrides: Any) -> Gateway:
         values: dict[str, Any] = {f"{name.upper()}_SERVICE_URL": dead_url() for name in SERVICES}
         values.update({"ENV": "test", "RATE_LIMIT_MAX": 100_000, "LOG_LEVEL": "warning"})
         values.update(overrides)
@@ -183,7 +184,7 @@ async def start_gateway() -> AsyncIterator[Callable[..., Awaitable[Gateway]]]:
             app,
             host="127.0.0.1",
             port=port,
-            http=http,
+            http=http or http_protocol(),
             lifespan="on",
             log_level="warning",
             access_log=False,
