@@ -74,8 +74,8 @@ WITHOUT_LINES = {"reservations": 0}
 """The projection of product reads: a product's pending reservation lines (one per pending
 order holding it, kept until the order is confirmed, cancelled or expires) are read only by
 the inventory endpoint that shows them and by the conditional writes that test them; every
-page, detail and stock read left parsing them, and so grew with the pending orders (about
-+30 % of the service's memory over a 10-minute soak)."""
+page, detail and stock read leaves them out in the store, so it no longer parses a list that
+grows with the pending orders (in a soak, the service's memory grew with it)."""
 SEARCH_CONDITION_WORDS = 10
 SEARCH_SORTS = {"createdAt": "c", "priceCents": "pr"}
 """Product sort fields the search keys carry (other sorts read the candidates' products)."""
