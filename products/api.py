@@ -294,7 +294,9 @@ async def set_stock(
 
 @router.get("/products/{product_id}/inventory", response_model=Envelope[InventoryPublic], responses=OWNER)
 async def get_inventory(product_id: ObjectIdPath, caller: SellerOrService, catalogue: CatalogueDomain) -> JSONResponse:
-    product = await catalogue.owned_product(product_id=_id(product_id), principal=caller, message="Access denied")
+    product = await catalogue.owned_product(
+        product_id=_id(product_id), principal=caller, message="Access denied", with_reservations=True
+    )
     return ok(inventory_view(product), "Inventory retrieved successfully")
 
 

@@ -185,9 +185,12 @@ class Catalogue:
             return False
         return is_public(doc) or is_seller(principal, doc.get("sellerId"))
 
-    async def owned_product(self, *, product_id: str, principal: Principal, message: str = NOT_OWNER) -> Document:
-        """A non-deleted product the service or its owning seller acts on (403 for other sellers)."""
-        doc = await self.repo.get_product(product_id)
+    async def owned_product(
+        self, *, product_id: str, principal: Principal, message: str = NOT_OWNER, with_reservations: bool = False
+    ) -> Document:
+        """A non-deleted product the service or its owning seller acts on (403 for other sellers);
+        its ``reservations`` lines only when asked."""
+        doc = await self.repo.get_product(product_id, with_reservations=with_reservations)
         if doc is None or doc.get("status") == "deleted":
             raise NotFound(PRODUCT_NOT_FOUND)
         if not is_service(principal) and not is_seller(principal, doc["sellerId"]):

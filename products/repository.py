@@ -70,6 +70,12 @@ PRODUCT_INDEXES: tuple[Sequence[tuple[str, int]], ...] = (
 LEVEL_ATTEMPTS = 8
 """Banded stock updates tried before falling back to an update plus a level follow-up."""
 COUNTERS = ("stock", "totalStock", "reservedStock", "soldStock", "lowStockAlert")
+WITHOUT_LINES = {"reservations": 0}
+"""The projection of product reads: a product's pending reservation lines (one per pending
+order holding it, kept until the order is confirmed, cancelled or expires) are read only by
+the inventory endpoint that shows them and by the conditional writes that test them; every
+page, detail and stock read leaves them out in the store, so it no longer parses a list that
+grows with the pending orders (in a soak, the service's memory grew with it)."""
 SEARCH_CONDITION_WORDS = 10
 SEARCH_SORTS = {"createdAt": "c", "priceCents": "pr"}
 """Product sort fields the search keys carry (other sorts read the candidates' products)."""
@@ -234,14 +240,17 @@ class ProductRepository:
         await self.products.insert_many(list(docs))
         await self.insert_search_keys(docs)
 
-    async def get_product(self, product_id: str) -> Document | None:
-        return await self.products.find_one({"_id": product_id})
+    async def get_product(self, product_id: str, *, with_reservations: bool = False) -> Document | None:
+        """The product; its ``reservations`` lines only when asked (see ``WITHOUT_LINES``)."""
+        return await self.products.find_one(
+            {"_id": product_id}, projection=None if with_reservations else WITHOUT_LINES
+        )
 
     async def get_products(self, ids: Sequence[str]) -> list[Document]:
         """Products by id; the filter is on ``_id`` alone so the primary key serves it."""
         if not ids:
             return []
-        return await self.products.find({"_id": {"$in": list(ids)}})
+        return await self.products.find({"_id": {"$in": list(ids)}}, projection=WITHOUT_LINES)
 
     async def page_products(
         self, criteria: ProductCriteria, *, sort_field: str, direction: int, skip: int, limit: int
@@ -251,7 +260,8 @@ class ProductRepository:
         sort = [(sort_field, direction), ("_id", direction)]
         # The page and the total are independent reads: run them side by side.
         docs, total = await asyncio.gather(
-            self.products.find(query, sort=sort, skip=skip, limit=limit), self.products.count(query)
+            self.products.find(query, sort=sort, skip=skip, limit=limit, projection=WITHOUT_LINES),
+            self.products.count(query),
         )
         return docs, total
 
@@ -260,7 +270,9 @@ class ProductRepository:
     ) -> list[Document]:
         """One page of matching products (ties broken by ``_id``), without counting them."""
         sort = [(sort_field, direction), ("_id", direction)]
-        return await self.products.find(criteria_filter(criteria), sort=sort, skip=skip, limit=limit)
+        return await self.products.find(
+            criteria_filter(criteria), sort=sort, skip=skip, limit=limit, projection=WITHOUT_LINES
+        )
 
     async def page_products_by_ids(
         self, criteria: ProductCriteria, *, sort_field: str, direction: int, skip: int, limit: int
@@ -271,7 +283,7 @@ class ProductRepository:
         sort = [(sort_field, direction), ("_id", direction)]
         ids = [d["_id"] for d in await self.products.find(criteria_filter(criteria), sort=sort, projection={"_id": 1})]
         page = ids[skip : skip + limit]
-        found = {d["_id"]: d for d in await self.products.find({"_id": {"$in": page}})} if page else {}
+        found = {d["_id"]: d for d in await self.get_products(page)}
         return [found[i] for i in page if i in found], len(ids)
 
     async def product_rows(self, criteria: ProductCriteria, *, fields: Sequence[str]) -> list[Document]:

@@ -19,6 +19,9 @@
 * Planner statistics: without them SQLite prefers an equality index over a range index that
   also serves the sort, which can be ten times slower at 100,000 documents. So a collection is
   ``ANALYZE``d each time it has doubled (from 1,000 rows) since its last analysis.
+* Projections cut top-level fields in SQL (``json_remove``, or ``json_type``/``json_extract``
+  per included field), so a field a read leaves out is never parsed into Python objects;
+  nested paths are then shaped in Python.
 * All writes go through one connection with a thread of its own, each in a ``BEGIN IMMEDIATE``
   transaction that runs there as one plain function (one hand-off per write, not one per
   statement): a conditional update selects, applies the update in Python
@@ -675,6 +678,52 @@ class SqliteStore(DocumentStore):
         return entries
 
 
+_JSON_SCALAR = {"true": True, "false": False, "null": None}
+
+
+def _projected_columns(projection: Mapping[str, int] | None) -> tuple[str, Callable[[Sequence[Any]], Document]]:
+    """The SELECT columns for a (validated) projection, and how to turn a row into a document.
+
+    The projection's top-level fields are cut in SQL, so what a read leaves out (a product's
+    long ``reservations`` array, say) is never parsed into Python objects: that parse, for
+    every document of every page, is what made a process's memory grow with its data. Nested
+    paths are then shaped by :func:`project` as before (it is idempotent on the cut document).
+    """
+    fields = {path: bool(flag) for path, flag in (projection or {}).items() if path != "_id"}
+    keep_id = bool((projection or {}).get("_id", 1))
+    if not projection or not (fields or not keep_id):
+        if projection and keep_id:  # {"_id": 1}: ids come from the key, no document read or parse
+            return "id", lambda row: {"_id": row[0]}
+        return "doc", lambda row: json.loads(row[0])
+    if not any(fields.values()):  # exclusion: drop its top-level fields in SQL
+        dropped = [path for path in fields if "." not in path] + ([] if keep_id else ["_id"])
+        paths = ", ".join(_json_path(None, [path]) for path in dropped)
+        return (f"json_remove(doc, {paths})" if dropped else "doc"), lambda row: json.loads(row[0])
+    # Inclusion: each top-level field's JSON type and value (json_extract alone turns true into
+    # 1 and cannot tell a missing field from null).
+    tops = list(dict.fromkeys(path.split(".")[0] for path in fields))
+    columns = ["id"]
+    for top in tops:
+        path = _json_path(None, [top])
+        columns += [f"json_type(doc, {path})", f"json_extract(doc, {path})"]
+
+    def read(row: Sequence[Any]) -> Document:
+        doc: Document = {"_id": row[0]} if keep_id else {}
+        for k, top in enumerate(tops):
+            kind, value = row[1 + 2 * k], row[2 + 2 * k]
+            if kind is None:
+                continue  # missing
+            if kind in _JSON_SCALAR:
+                doc[top] = _JSON_SCALAR[kind]
+            elif kind in ("object", "array"):
+                doc[top] = json.loads(value)
+            else:
+                doc[top] = value
+        return doc
+
+    return ", ".join(columns), read
+
+
 def _duplicate_key(conn: sqlite3.Connection, exc: sqlite3.IntegrityError) -> Exception:
     """The :class:`DuplicateKeyError` for a UNIQUE failure, naming the index's field(s)."""
     message = str(exc)
@@ -755,13 +804,10 @@ class SqliteCollection(Collection):
         validate_projection(projection)
         conn = await self._store._ready(self.name)
         where, params = await self._where(conn, filter)
-        ids_only = projection is not None and dict(projection) == {"_id": 1}
-        column = "id" if ids_only else "doc"  # ids alone come from the key: no document read or parse
-        sql = f"SELECT {column} FROM {self._table} WHERE {where}{_order_by(sort)} LIMIT :limit OFFSET :skip"
+        columns, read = _projected_columns(projection)
+        sql = f"SELECT {columns} FROM {self._table} WHERE {where}{_order_by(sort)} LIMIT :limit OFFSET :skip"
         rows = await conn.execute_fetchall(sql, {**params, "limit": limit or -1, "skip": skip})
-        if ids_only:
-            return [{"_id": value} for (value,) in rows]
-        return [project(json.loads(text), projection) for (text,) in rows]
+        return [project(read(row), projection) for row in rows]
 
     async def count(self, filter: Filter | None = None) -> int:
         """How many documents match."""

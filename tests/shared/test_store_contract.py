@@ -220,6 +220,25 @@ async def test_projection(store: DocumentStore) -> None:
     assert await things.find({"a": 1}, projection={"_id": 1}) == [{"_id": "p1"}]
 
 
+async def test_projection_keeps_every_json_type(store: DocumentStore) -> None:
+    """A projection returns each field as stored: booleans stay booleans, null stays null and
+    a missing field stays missing (the SQLite adapter cuts top-level fields in SQL)."""
+    things = store.collection("things")
+    doc = {
+        "_id": "t1", "yes": True, "no": False, "none": None, "n": 3, "x": 2.5, "s": "ünï \"q\"",
+        "num_text": "12", "obj": {"k": [1, True]}, "arr": [{"v": None}], "big": list(range(50)),
+    }  # fmt: skip
+    await things.insert_one(doc)
+    include = {key: 1 for key in ("yes", "no", "none", "n", "x", "s", "num_text", "obj", "arr", "absent")}
+    assert await things.find_one({"_id": "t1"}, projection=include) == {k: v for k, v in doc.items() if k != "big"}
+    assert await things.find_one({"_id": "t1"}, projection={"big": 0, "absent": 0, "obj.k": 0}) == {
+        **{k: v for k, v in doc.items() if k != "big"},
+        "obj": {},
+    }
+    assert await things.find({"yes": True}, projection={"no": 1, "_id": 0}) == [{"no": False}]
+    assert await things.find({}, projection={"absent": 1, "_id": 0}) == [{}]
+
+
 # --- writes -------------------------------------------------------------------------------
 
 
