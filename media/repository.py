@@ -12,6 +12,8 @@ from typing import Any
 
 import aiosqlite
 
+from shared.store.sqlite import enable_wal_async
+
 MediaRow = dict[str, Any]
 BUSY_TIMEOUT_MS = 5000
 """How long a statement waits for another connection's (or process's) write lock."""
@@ -102,7 +104,7 @@ class MediaRepository:
         self._db.row_factory = aiosqlite.Row
         # The busy timeout first: switching to WAL takes a lock another process may hold.
         await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await self._db.execute("PRAGMA journal_mode=WAL")
+        await enable_wal_async(self._db)
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._migrate()
         self._probe = await aiosqlite.connect(self.path)

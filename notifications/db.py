@@ -23,6 +23,7 @@ from pathlib import Path
 import aiosqlite
 
 from notifications.defaults import DEFAULT_TEMPLATES
+from shared.store.sqlite import enable_wal_async
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 BUSY_TIMEOUT_MS = 10_000
@@ -47,7 +48,7 @@ async def connect(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(str(path), isolation_level=None)
     conn.row_factory = aiosqlite.Row
     await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA journal_mode = WAL")
+    await enable_wal_async(conn)
     await conn.execute("PRAGMA synchronous = NORMAL")
     await conn.execute("PRAGMA foreign_keys = ON")
     return conn

@@ -97,12 +97,51 @@ _SHAPES_V4 = "#shapes-v4"
 READERS = 3
 _LONG_IN = 16
 REGISTRY_RECHECK_SECONDS = 1.0
-_PRAGMAS = ("PRAGMA busy_timeout = 5000", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
+_BUSY_TIMEOUT = "PRAGMA busy_timeout = 5000"
+_WAL = "PRAGMA journal_mode = WAL"
+_SYNCHRONOUS = "PRAGMA synchronous = NORMAL"
+WAL_SWITCH_SECONDS = 5.0
+"""How long opening a database waits for other processes while it switches the file to WAL."""
 _T = TypeVar("_T")
 
 Leaf = Callable[[str, str, str | None], str]
 """Builds an SQL test from a value expression, its ``json_type`` expression and the field's
 dotted path (None for an array element, whose type is already at hand)."""
+
+
+def _wal_busy(exc: sqlite3.OperationalError, deadline: float) -> bool:
+    return "locked" in str(exc) and time.monotonic() < deadline
+
+
+def enable_wal(conn: sqlite3.Connection) -> None:
+    """Put ``conn``'s database in WAL mode, waiting while other processes hold the file.
+
+    Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, when several processes (uvicorn workers) open
+    the file at the same moment: the switch is retried for up to :data:`WAL_SWITCH_SECONDS`.
+    """
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    while True:
+        try:
+            conn.execute(_WAL)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _wal_busy(exc, deadline):
+                raise
+            time.sleep(0.01)
+
+
+async def enable_wal_async(conn: aiosqlite.Connection) -> None:
+    """:func:`enable_wal` for an aiosqlite connection (the event loop is not held while it waits)."""
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    while True:
+        try:
+            await conn.execute(_WAL)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _wal_busy(exc, deadline):
+                raise
+            await asyncio.sleep(0.01)
 
 
 def _kind(value: Any) -> str:
@@ -432,8 +471,9 @@ class _Writer:
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        for pragma in _PRAGMAS:
-            conn.execute(pragma)
+        conn.execute(_BUSY_TIMEOUT)
+        enable_wal(conn)
+        conn.execute(_SYNCHRONOUS)
         conn.create_function("regexp_search", 3, _regexp_search, deterministic=True)
     except BaseException:
         conn.close()
@@ -524,8 +564,9 @@ class SqliteStore(DocumentStore):
 
     async def _open(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        for pragma in _PRAGMAS:
-            await conn.execute(pragma)
+        await conn.execute(_BUSY_TIMEOUT)
+        await enable_wal_async(conn)
+        await conn.execute(_SYNCHRONOUS)
         await conn.create_function("regexp_search", 3, _regexp_search, deterministic=True)
         return conn
 
