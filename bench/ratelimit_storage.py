@@ -17,9 +17,11 @@ import contextlib
 import shutil
 import socket
 import statistics
-import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from limits import parse
 from limits.aio.storage import RedisStorage as AsyncRedisStorage
@@ -27,39 +29,19 @@ from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindow
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from shared.testing import running_redis
+
 ITEM = parse("1000000 per 900 second")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
-def redis_server():
+def redis_server() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed (apt-get install -y redis-server)")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(10)
+    with tempfile.TemporaryDirectory() as tmp, running_redis(binary, tmp) as url:
+        yield url
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -42,6 +43,15 @@ REDIS_TIMEOUT_SECONDS = 0.25
 hold a service's event loop (slowapi's storage is synchronous) before the count goes to memory."""
 
 DEFAULT_MESSAGE = "Too many requests, please try again later"
+
+
+def _settings_rule(settings: ServiceSettings) -> dict[str, Any]:
+    """``max_hits``, ``window_seconds`` and ``redis_url`` from ``RATE_LIMIT_*`` and ``REDIS_URL``."""
+    return {
+        "max_hits": settings.RATE_LIMIT_MAX,
+        "window_seconds": math.ceil(settings.RATE_LIMIT_WINDOW_MS / 1000),
+        "redis_url": settings.REDIS_URL,
+    }
 
 
 def client_ip(request: Request) -> str:
@@ -74,12 +84,7 @@ class RateLimiter:
     @classmethod
     def from_settings(cls, settings: ServiceSettings, *, prefix: str) -> RateLimiter:
         """``RATE_LIMIT_MAX`` hits per ``RATE_LIMIT_WINDOW_MS``; counters in Redis when set."""
-        return cls(
-            max_hits=settings.RATE_LIMIT_MAX,
-            window_seconds=math.ceil(settings.RATE_LIMIT_WINDOW_MS / 1000),
-            redis_url=settings.REDIS_URL,
-            prefix=prefix,
-        )
+        return cls(**_settings_rule(settings), prefix=prefix)
 
     @property
     def enabled(self) -> bool:
@@ -131,12 +136,7 @@ class RouteLimits:
     @classmethod
     def from_settings(cls, settings: ServiceSettings, *, prefix: str) -> RouteLimits:
         """``RATE_LIMIT_MAX`` hits per ``RATE_LIMIT_WINDOW_MS``; counters in Redis when set."""
-        return cls(
-            max_hits=settings.RATE_LIMIT_MAX,
-            window_seconds=math.ceil(settings.RATE_LIMIT_WINDOW_MS / 1000),
-            redis_url=settings.REDIS_URL,
-            prefix=prefix,
-        )
+        return cls(**_settings_rule(settings), prefix=prefix)
 
     def install(self, app: FastAPI) -> None:
         """Make these the limits of ``app``: ``app.state.route_limits`` and the 429 answer."""
