@@ -334,21 +334,27 @@ class Catalogue:
                 ProductCriteria(**{**_fields(criteria), "words": tokens}), **window
             )
         else:
-            expanded = None
-            if criteria == PUBLIC_LISTING and query.sort_field in SEARCH_SORTS:
-                expanded = await asyncio.gather(*[self.repo.expand(token) for token in tokens])
-            if expanded is not None and all(group is not None for group in expanded):
-                ids, total = await self.repo.search_page(tokens, expanded, **window)  # type: ignore[arg-type]
-                found = {d["_id"]: d for d in await self.repo.get_products(ids)}
-                # Keys are written after their product: one whose keys lag a change is left out.
-                docs = [
-                    d
-                    for i in ids
-                    if (d := found.get(i)) and is_public(d) and has_words(d.get("searchText", ""), tokens)
-                ]
-            else:
-                docs, total = await self._page_candidates(criteria, tokens, window)
+            keyed = await self._keyed_page(criteria, query, tokens, window)
+            docs, total = keyed if keyed is not None else await self._page_candidates(criteria, tokens, window)
         return {"products": [product_view(d) for d in docs], "pagination": pagination(query.page, query.limit, total)}
+
+    async def _keyed_page(
+        self, criteria: ProductCriteria, query: ListQuery, tokens: tuple[str, ...], window: dict[str, Any]
+    ) -> tuple[list[Document], int] | None:
+        """A public search page sorted by date or price, read from the search keys alone; None
+        when the keys cannot serve it (other criteria or sorts, a word starting too many words)."""
+        if criteria != PUBLIC_LISTING or query.sort_field not in SEARCH_SORTS:
+            return None
+        expanded = await asyncio.gather(*[self.repo.expand(token) for token in tokens])
+        if any(group is None for group in expanded):
+            return None
+        ids, total = await self.repo.search_page(tokens, expanded, **window)  # type: ignore[arg-type]
+        found = {d["_id"]: d for d in await self.repo.get_products(ids)}
+        # Keys are written after their product: one whose keys lag a change is left out.
+        docs = [
+            d for i in ids if (d := found.get(i)) and is_public(d) and has_words(d.get("searchText", ""), tokens)
+        ]
+        return docs, total
 
     async def _page_candidates(
         self, criteria: ProductCriteria, tokens: tuple[str, ...], window: dict[str, Any]

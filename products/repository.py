@@ -51,6 +51,7 @@ from products.levels import level_bounds, stock_level
 from products.text import words
 from shared.lease import StoreLease
 from shared.store import Document, DocumentStore, DuplicateKeyError, new_id
+from shared.store.base import SortSpec
 from shared.timeutil import now_iso
 
 PRODUCT_INDEXES: tuple[Sequence[tuple[str, int]], ...] = (
@@ -647,6 +648,13 @@ class ProductRepository:
         if len(expanded) == 1 and len(expanded[0]) <= SEARCH_MERGE_LIMIT:
             return await self._merged_page(tokens[0], expanded[0], field=field, direction=direction,
                                            skip=skip, limit=limit)  # fmt: skip
+        return await self._intersected_page(expanded, sort=sort, skip=skip, limit=limit)
+
+    async def _intersected_page(
+        self, expanded: Sequence[Sequence[str]], *, sort: SortSpec, skip: int, limit: int
+    ) -> tuple[list[str], int]:
+        """Several query words: the rarest one's products in order, kept where every other
+        query word has a key too."""
         counts = await asyncio.gather(
             *[self.search.count({"k": {"$in": list(group)}, "v": True}) for group in expanded]
         )
@@ -657,16 +665,20 @@ class ProductRepository:
         # Keys sort by (field, productId, word): a product's keys are adjacent, keep its first.
         ids = list(dict.fromkeys(_key_product(row["_id"]) for row in rows))
         for index, group in enumerate(expanded):
-            if index == driver or not ids:
-                continue
-            having: set[str] = set()
-            step = max(1, 2000 // len(group))
-            for start in range(0, len(ids), step):
-                wanted = [f"{i} {w}" for i in ids[start : start + step] for w in group]
-                found = await self.search.find({"_id": {"$in": wanted}}, projection={"_id": 1})
-                having.update(_key_product(d["_id"]) for d in found)
-            ids = [i for i in ids if i in having]
+            if index != driver and ids:
+                having = await self._having_word(ids, group)
+                ids = [i for i in ids if i in having]
         return ids[skip : skip + limit], len(ids)
+
+    async def _having_word(self, ids: Sequence[str], group: Sequence[str]) -> set[str]:
+        """Which of the products ``ids`` have a key for one of the words of ``group``."""
+        having: set[str] = set()
+        step = max(1, 2000 // len(group))
+        for start in range(0, len(ids), step):
+            wanted = [f"{i} {w}" for i in ids[start : start + step] for w in group]
+            found = await self.search.find({"_id": {"$in": wanted}}, projection={"_id": 1})
+            having.update(_key_product(d["_id"]) for d in found)
+        return having
 
     async def _merged_page(
         self, token: str, group: Sequence[str], *, field: str, direction: int, skip: int, limit: int

@@ -735,13 +735,33 @@ def _projected_columns(projection: Mapping[str, int] | None) -> tuple[str, Calla
     if not projection or not (fields or not keep_id):
         if projection and keep_id:  # {"_id": 1}: ids come from the key, no document read or parse
             return "id", lambda row: {"_id": row[0]}
-        return "doc", lambda row: json.loads(row[0])
-    if not any(fields.values()):  # exclusion: drop its top-level fields in SQL
-        dropped = [path for path in fields if "." not in path] + ([] if keep_id else ["_id"])
-        paths = ", ".join(_json_path(None, [path]) for path in dropped)
-        return (f"json_remove(doc, {paths})" if dropped else "doc"), lambda row: json.loads(row[0])
-    # Inclusion: each top-level field's JSON type and value (json_extract alone turns true into
-    # 1 and cannot tell a missing field from null).
+        return "doc", _parsed
+    if not any(fields.values()):
+        return _excluding(fields, keep_id)
+    return _including(fields, keep_id)
+
+
+def _parsed(row: Sequence[Any]) -> Document:
+    return json.loads(row[0])
+
+
+def _excluding(fields: Mapping[str, bool], keep_id: bool) -> tuple[str, Callable[[Sequence[Any]], Document]]:
+    """An exclusion projection: its top-level fields are dropped in SQL."""
+    dropped = [path for path in fields if "." not in path] + ([] if keep_id else ["_id"])
+    paths = ", ".join(_json_path(None, [path]) for path in dropped)
+    return (f"json_remove(doc, {paths})" if dropped else "doc"), _parsed
+
+
+def _json_value(kind: str, value: Any) -> Any:
+    """A top-level field's Python value from its ``json_type`` and ``json_extract``."""
+    if kind in _JSON_SCALAR:
+        return _JSON_SCALAR[kind]
+    return json.loads(value) if kind in ("object", "array") else value
+
+
+def _including(fields: Mapping[str, bool], keep_id: bool) -> tuple[str, Callable[[Sequence[Any]], Document]]:
+    """An inclusion projection: each top-level field's JSON type and value (``json_extract``
+    alone turns true into 1 and cannot tell a missing field from null)."""
     tops = list(dict.fromkeys(path.split(".")[0] for path in fields))
     columns = ["id"]
     for top in tops:
@@ -751,15 +771,9 @@ def _projected_columns(projection: Mapping[str, int] | None) -> tuple[str, Calla
     def read(row: Sequence[Any]) -> Document:
         doc: Document = {"_id": row[0]} if keep_id else {}
         for k, top in enumerate(tops):
-            kind, value = row[1 + 2 * k], row[2 + 2 * k]
-            if kind is None:
-                continue  # missing
-            if kind in _JSON_SCALAR:
-                doc[top] = _JSON_SCALAR[kind]
-            elif kind in ("object", "array"):
-                doc[top] = json.loads(value)
-            else:
-                doc[top] = value
+            kind = row[1 + 2 * k]
+            if kind is not None:  # None: the field is missing
+                doc[top] = _json_value(kind, row[2 + 2 * k])
         return doc
 
     return ", ".join(columns), read
