@@ -483,38 +483,54 @@ def _put(node: dict[str, Any] | list[Any], key: str, value: Any) -> None:
         raise UnsupportedQuery(f"cannot create field {key!r} inside an array")
 
 
-def _parent(doc: Document, segments: list[str], *, create: bool) -> dict[str, Any] | list[Any] | None:
-    """The container holding the path's last segment (created when ``create``), else None."""
+def _own(node: dict[str, Any] | list[Any], key: str, child: Any, owned: set[int]) -> Any:
+    """``child`` (``node[key]``) as a container of the new document's own: copied, one level
+    deep, the first time an update goes through it. The rest stays shared with the old
+    document, which nothing changes (see :func:`apply_update`)."""
+    if id(child) in owned or not isinstance(child, dict | list):
+        return child
+    child = dict(child) if isinstance(child, dict) else list(child)
+    owned.add(id(child))
+    _put(node, key, child)
+    return child
+
+
+def _parent(
+    doc: Document, segments: list[str], owned: set[int], *, create: bool
+) -> dict[str, Any] | list[Any] | None:
+    """The container holding the path's last segment (created when ``create``), else None;
+    every container on the way is the new document's own."""
     node: Any = doc
     for key in segments[:-1]:
         child = _get(node, key)
         if child is MISSING and create:
             child = {}
+            owned.add(id(child))
             _put(node, key, child)
         if not isinstance(child, dict | list):
             if create:
                 raise UnsupportedQuery(f"cannot create {'.'.join(segments)!r}: {key!r} holds {child!r}")
             return None
-        node = child
+        node = _own(node, key, child, owned)
     return node
 
 
-def _set(doc: Document, segments: list[str], value: Any) -> None:
-    parent = _parent(doc, segments, create=True)
+def _set(doc: Document, segments: list[str], value: Any, owned: set[int]) -> None:
+    parent = _parent(doc, segments, owned, create=True)
     assert parent is not None
     _put(parent, segments[-1], _json_copy(value))
 
 
-def _unset(doc: Document, segments: list[str], _: Any) -> None:
-    parent = _parent(doc, segments, create=False)
+def _unset(doc: Document, segments: list[str], _: Any, owned: set[int]) -> None:
+    parent = _parent(doc, segments, owned, create=False)
     if isinstance(parent, dict):
         parent.pop(segments[-1], None)
     elif parent is not None and _get(parent, segments[-1]) is not MISSING:
         parent[int(segments[-1])] = None  # MongoDB nulls an unset array element rather than shifting
 
 
-def _inc(doc: Document, segments: list[str], amount: int | float) -> None:
-    parent = _parent(doc, segments, create=True)
+def _inc(doc: Document, segments: list[str], amount: int | float, owned: set[int]) -> None:
+    parent = _parent(doc, segments, owned, create=True)
     assert parent is not None
     current = _get(parent, segments[-1])
     if current is MISSING:
@@ -527,15 +543,15 @@ def _inc(doc: Document, segments: list[str], amount: int | float) -> None:
     _put(parent, segments[-1], current + amount)
 
 
-def _push(doc: Document, segments: list[str], value: Any) -> None:
+def _push(doc: Document, segments: list[str], value: Any, owned: set[int]) -> None:
     items = value["$each"] if is_operator_dict(value) else [value]
-    parent = _parent(doc, segments, create=True)
+    parent = _parent(doc, segments, owned, create=True)
     assert parent is not None
     current = _get(parent, segments[-1])
     if current is MISSING:
         _put(parent, segments[-1], _json_copy(items))
     elif isinstance(current, list):
-        current.extend(_json_copy(items))
+        _put(parent, segments[-1], [*current, *_json_copy(items)])
     else:
         raise UnsupportedQuery(f"cannot $push to {'.'.join(segments)!r}: it is not an array")
 
@@ -548,17 +564,18 @@ def _pulls(element: Any, cond: Any) -> bool:
     return _same(element, cond)
 
 
-def _pull(doc: Document, segments: list[str], cond: Any) -> None:
-    parent = _parent(doc, segments, create=False)
+def _pull(doc: Document, segments: list[str], cond: Any, owned: set[int]) -> None:
+    parent = _parent(doc, segments, owned, create=False)
     current = MISSING if parent is None else _get(parent, segments[-1])
     if current is MISSING:
         return
     if not isinstance(current, list):
         raise UnsupportedQuery(f"cannot $pull from {'.'.join(segments)!r}: it is not an array")
-    current[:] = [el for el in current if not _pulls(el, cond)]
+    assert parent is not None
+    _put(parent, segments[-1], [el for el in current if not _pulls(el, cond)])
 
 
-_APPLY: dict[str, Callable[[Document, list[str], Any], None]] = {
+_APPLY: dict[str, Callable[[Document, list[str], Any, set[int]], None]] = {
     "$set": _set,
     "$setOnInsert": _set,
     "$unset": _unset,
@@ -573,13 +590,19 @@ def apply_update(doc: Document, update: Update, *, is_insert: bool) -> Document:
 
     ``$setOnInsert`` applies only when ``is_insert``. Type errors (``$inc`` on a string,
     ``$push`` to a non-array, a path through a scalar) raise :class:`UnsupportedQuery`.
+
+    Copy on write: only the containers on an updated path are copied (one level each), and
+    the new document shares everything else with ``doc``. A product holding a few hundred
+    reservation lines then costs one list of references per reserve, not a copy of every
+    line (the old whole-document copy was most of a stock write's allocations).
     """
-    new = _json_copy(doc)
+    new = dict(doc)
+    owned = {id(new)}
     for op, fields in update.items():
         if op == "$setOnInsert" and not is_insert:
             continue
         for path, value in fields.items():
-            _APPLY[op](new, path.split("."), value)
+            _APPLY[op](new, path.split("."), value, owned)
     return new
 
 
@@ -591,6 +614,7 @@ def upsert_document(filter: Filter, update: Update) -> Document:
     when neither provides one.
     """
     seed: Document = {}
+    owned = {id(seed)}
 
     def take(sub: Filter) -> None:
         for key, cond in sub.items():
@@ -598,7 +622,7 @@ def upsert_document(filter: Filter, update: Update) -> Document:
                 for part in cond:
                     take(part)
             elif not key.startswith("$") and (not is_operator_dict(cond) or "$eq" in cond):
-                _set(seed, key.split("."), cond["$eq"] if is_operator_dict(cond) else cond)
+                _set(seed, key.split("."), cond["$eq"] if is_operator_dict(cond) else cond, owned)
 
     take(filter)
     return prepare_document(apply_update(seed, update, is_insert=True))
