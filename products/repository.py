@@ -75,8 +75,9 @@ WITHOUT_LINES = {"reservations": 0}
 """The projection of product reads: a product's pending reservation lines (one per pending
 order holding it, kept until the order is confirmed, cancelled or expires) are read only by
 the inventory endpoint that shows them and by the conditional writes that test them; every
-page, detail and stock read leaves them out in the store, so it no longer parses a list that
-grows with the pending orders (in a soak, the service's memory grew with it)."""
+page, detail and stock read, and every write's returned document, leaves them out, so the
+service no longer holds a list that grows with the pending orders (in a soak, its memory grew
+with it)."""
 SEARCH_CONDITION_WORDS = 10
 SEARCH_SORTS = {"createdAt": "c", "priceCents": "pr"}
 """Product sort fields the search keys carry (other sorts read the candidates' products)."""
@@ -305,7 +306,9 @@ class ProductRepository:
     ) -> Document | None:
         update = dict(update)
         update["$set"] = {**update.get("$set", {}), "updatedAt": now_iso()}
-        return await self.products.find_one_and_update(dict(condition), update, return_document=returning)
+        return await self.products.find_one_and_update(
+            dict(condition), update, return_document=returning, projection=WITHOUT_LINES
+        )
 
     async def update_product_fields(
         self, *, product_id: str, seller_id: str, fields: Mapping[str, Any]
