@@ -19,14 +19,15 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
 from gateway.accesslog import AccessLog
 from gateway.compress import Gzip, accepts_gzip, gzip_headers, should_compress
 from gateway.forwarding import ClientResolver, normalise_peer
 from gateway.ratelimit import GatewayRateLimiter
-from shared.app import CSP, GATEWAY_SECURITY_HEADERS, HSTS, redact_path
+from shared.app import CSP, GATEWAY_SECURITY_HEADERS, HSTS, HttpMetrics, redact_path
 from shared.context import request_id_var
+from shared.metrics import RequestTally
 from shared.timeutil import now_iso
 
 if TYPE_CHECKING:
@@ -85,18 +86,13 @@ def new_request_id() -> str:
 class GatewayMetrics:
     """The gateway's own metrics, in the registry of the common ones (``shared.app``)."""
 
-    def __init__(self, common: Any, services: Sequence[str]) -> None:
+    def __init__(self, common: HttpMetrics, services: Sequence[str]) -> None:
         registry = common.registry
-        self.requests = common.requests
-        self.latency = common.latency
-        self.proxy_requests = Counter(
-            "gateway_proxy_requests_total", "Proxied requests", ["service", "status"], registry=registry
-        )
-        self.proxy_duration = Histogram(
-            "gateway_proxy_duration_seconds",
-            "Proxied request duration",
-            ["service"],
-            registry=registry,
+        self.common = common
+        self.proxy = RequestTally(
+            registry,
+            counter=("gateway_proxy_requests_total", "Proxied requests", ("service", "status")),
+            histogram=("gateway_proxy_duration_seconds", "Proxied request duration", ("service",)),
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.circuit_state = Gauge(
@@ -107,26 +103,15 @@ class GatewayMetrics:
         )
         for name in services:
             self.circuit_state.labels(name).set(0)
-        self._children: dict[tuple[str, ...], Any] = {}
 
     def observe(self, method: str, route: str, status: int, service: str | None, elapsed: float) -> None:
         """Count a request; its duration goes to the proxy histogram when proxied, else the common one."""
-        children = self._children
-        key = (method, route, status, service)
-        found = children.get(key)
-        if found is None:
-            code = str(status)
-            found = (
-                self.requests.labels(method, route, code),
-                self.proxy_duration.labels(service) if service else self.latency.labels(method, route),
-                self.proxy_requests.labels(service, code) if service else None,
-            )
-            if len(children) < 10_000:
-                children[key] = found
-        found[0].inc()
-        found[1].observe(elapsed)
-        if found[2] is not None:
-            found[2].inc()
+        if service is None:
+            self.common.observe(method, route, status, elapsed)
+            return
+        code = str(status)
+        self.common.tally.observe((method, route, code), None, elapsed)
+        self.proxy.observe((service, code), (service,), elapsed)
 
 
 class UpstreamBroke(Exception):
@@ -226,7 +211,13 @@ class Edge:
                 return
             if await self._rate_limit(scope, send, ex):
                 return
-            await self._route(scope, receive, send, ex)
+            up = self._upstream(scope)
+            if up is not None:  # proxied: called from here, one coroutine level less to pay
+                ex.service = up.name
+                ex.route = up.route
+                await self.proxy(scope, receive, send, up, ex)
+            else:
+                await self._own_route(scope, receive, send, ex)
         except UpstreamBroke as exc:
             # The status line is out; all that is left is to close the connection, which
             # uvicorn does when the app returns before the answer is complete.
@@ -335,18 +326,19 @@ class Edge:
         await send_json(send, 429, _TOO_MANY, answer)
         return True
 
-    async def _route(self, scope: dict, receive: Any, send: Any, ex: Exchange) -> None:
-        """``/api/<service>/…`` to the proxy; anything else to the gateway's own routes."""
+    def _upstream(self, scope: dict) -> Upstream | None:
+        """The service ``/api/<service>/…`` goes to; None for the gateway's own routes."""
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        if raw_path.startswith(b"/api/"):
-            end = raw_path.find(b"/", 5)
-            up = self.upstreams.get(raw_path[5:end] if end >= 0 else raw_path[5:])
-            if up is not None:
-                ex.service = up.name
-                ex.route = up.prefix.decode()
-                await self.proxy(scope, receive, send, up, ex)
-                return
+        if not raw_path.startswith(b"/api/"):
+            return None
+        end = raw_path.find(b"/", 5)
+        return self.upstreams.get(raw_path[5:end] if end >= 0 else raw_path[5:])
+
+    async def _own_route(self, scope: dict, receive: Any, send: Any, ex: Exchange) -> None:
+        """The gateway's own FastAPI routes, their answers given the edge's headers."""
         await self.app(scope, receive, _OwnAnswer(send, ex, scope["method"], self.proxy.gzip_min_bytes))
+        found = scope.get("route")
+        ex.route = getattr(found, "path", ex.route)
         found = scope.get("route")
         ex.route = getattr(found, "path", ex.route)
 

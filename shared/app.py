@@ -30,11 +30,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.context import request_id_var
 from shared.health import HealthCheck, HealthMonitor
+from shared.metrics import RequestTally
 from shared.responses import ERROR_DESCRIPTIONS, ErrorEnvelope, install_error_handlers
 from shared.settings import ServiceSettings
 from shared.store import DocumentStore
@@ -134,15 +135,27 @@ def log_file_path(settings: ServiceSettings, service: str | None) -> Path | None
 class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The console handler, flushed once per event-loop iteration rather than after every line
     while a loop runs (a service writes a line per request, and each flush is a ``write`` system
-    call); at once outside a loop (start-up, other threads, exit)."""
+    call); at once outside a loop (start-up, other threads, exit). The per-request lines of
+    :meth:`write_info` wait in a list until then and go to the stream as one string, ahead of
+    any other line (order is kept)."""
 
     _flush_loop: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
     plain_formatter: _Formatter | None = None  # the text formatter configure_logging gave it
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pending:
+            self._write_pending()
+        super().emit(record)
 
     def flush(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            self._write_pending()
             super().flush()
             return
         if self._flush_loop is not loop:
@@ -151,17 +164,26 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _flush_now(self) -> None:
         self._flush_loop = None
+        self._write_pending()
         super().flush()
+
+    def _write_pending(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            pending = self._pending
+            if not pending:
+                return
+            self._pending = []
+            try:
+                self.stream.write("".join(pending))
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": "".join(pending), "levelname": "INFO"}))
 
     def write_info(self, name: str, message: str) -> None:
         """``name``'s INFO line ``message``, stamped now, as :meth:`handle` writes a record's."""
-        line = f"{self.plain_formatter.time_text(time.time())} INFO {name} {message}\n"
-        try:
-            with self.lock:  # type: ignore[union-attr]
-                self.stream.write(line)
-            self.flush()
-        except Exception:
-            self.handleError(logging.makeLogRecord({"name": name, "msg": message, "levelname": "INFO"}))
+        self._pending.append(f"{self.plain_formatter.time_text(time.time())} INFO {name} {message}\n")
+        scheduled = self._flush_loop
+        if scheduled is None or scheduled.is_closed():  # else a flush is due this iteration
+            self.flush()  # (asking for the running loop costs a getpid system call)
 
 
 def write_info_line(logger: logging.Logger, message: str) -> bool:
@@ -247,16 +269,17 @@ class HttpMetrics:
 
     def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.requests = Counter(
-            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            registry=self.registry,
+        self.tally = RequestTally(
+            self.registry,
+            counter=("http_requests_total", "HTTP requests", ("method", "route", "status")),
+            histogram=("http_request_duration_seconds", "HTTP request latency", ("method", "route")),
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+
+    def observe(self, method: str, route: str, status: int, seconds: float, *, timed: bool = True) -> None:
+        """Count a request by method, route and status; its duration by method and route
+        unless ``timed`` is False (the gateway times proxied requests by service instead)."""
+        self.tally.observe((method, route, str(status)), (method, route) if timed else None, seconds)
 
 
 def _envelope_bytes(status: int, message: str, **extra: Any) -> bytes:
@@ -369,8 +392,7 @@ class RequestMiddleware:
             route = scope.get("route")
             route_path = getattr(route, "path", "unmatched")
             status = status_holder["status"]
-            self.metrics.requests.labels(method, route_path, str(status)).inc()
-            self.metrics.latency.labels(method, route_path).observe(elapsed)
+            self.metrics.observe(method, route_path, status, elapsed)
             if route_path not in ("/health", "/metrics"):
                 logged_path = redact_path(scope["path"])
                 self.log.info(

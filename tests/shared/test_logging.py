@@ -51,3 +51,29 @@ async def test_the_console_flushes_once_per_loop_iteration(tmp_path):
         handler.handle(record_at(1_700_000_000.0))
         await asyncio.sleep(0)
         assert path.read_text().count("line one\n") == 4
+
+
+async def test_per_request_lines_wait_for_the_flush_and_keep_their_order(tmp_path):
+    path = tmp_path / "console.log"
+    with path.open("w") as stream:
+        handler = _ConsoleHandler(stream)
+        formatter = _Formatter(TEXT)
+        handler.setFormatter(formatter)
+        handler.plain_formatter = formatter
+        handler.write_info("gateway.access", "first")
+        handler.write_info("gateway.access", "second")
+        handler.handle(record_at(1_700_000_000.0))  # a record goes after the lines before it
+        handler.write_info("gateway.access", "third")
+        await asyncio.sleep(0)
+        lines = path.read_text().splitlines()
+        assert [line.split(" ", 4)[-1] for line in lines] == ["first", "second", "line one", "third"]
+        assert lines[0].split(" ")[2:4] == ["INFO", "gateway.access"]
+
+
+def test_a_per_request_line_outside_a_loop_is_written_at_once(tmp_path):
+    path = tmp_path / "console.log"
+    with path.open("w") as stream:
+        handler = _ConsoleHandler(stream)
+        handler.plain_formatter = _Formatter(TEXT)
+        handler.write_info("gateway.access", "now")
+        assert path.read_text().endswith(" INFO gateway.access now\n")
