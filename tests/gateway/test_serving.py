@@ -114,3 +114,138 @@ async def test_uvicorn_runs_the_paired_protocol_over_a_real_socket() -> None:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+async def _raw_answers(protocol: Any, app: Any, requests: list[bytes]) -> list[bytes]:
+    """The raw bytes uvicorn with ``protocol`` sends back for each request, on one connection."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=protocol,
+        lifespan="off",
+        log_level="critical",
+        server_header=False,
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        answers = []
+        for request in requests:
+            writer.write(request)
+            try:
+                answers.append(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5))
+            except asyncio.IncompleteReadError as closed:  # closed without (the rest of) an answer
+                answers.append(closed.partial)
+                break
+            if not request.startswith(b"HEAD "):
+                length = int(answers[-1].lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                answers[-1] += await asyncio.wait_for(reader.readexactly(length), 5)
+        writer.close()
+        return answers
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+def _without_date(answer: bytes) -> bytes:
+    return b"\r\n".join(line for line in answer.split(b"\r\n") if not line.startswith(b"date: "))
+
+
+async def test_answer_heads_are_byte_for_byte_uvicorns_with_checked_lines_kept() -> None:
+    """The head cache changes no byte: mixed-case names, repeated pairs, a varying value, a
+    close, a request id; and a pair uvicorn refuses is refused the same way every time."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from gateway.serving import HEADER_LINES
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        n = scope["path"].rsplit("/", 1)[-1].encode()
+        if scope["path"].startswith("/bad"):
+            headers = [(b"x-bad", b"a\nb")]  # uvicorn refuses it: the connection is closed
+        else:
+            headers = [
+                (b"X-Frame-Options", b"DENY"),
+                (b"x-request-id", b"rid-" + n),
+                (b"ratelimit-remaining", n),
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(n)),
+            ]
+            if scope["path"].startswith("/close"):
+                headers.append((b"Connection", b"close"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": n})
+
+    requests = [f"GET /n/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in (1, 2, 1, 3)]
+    requests.insert(2, b"HEAD /n/4 HTTP/1.1\r\nHost: x\r\n\r\n")  # a head and no body write
+    ours = await _raw_answers(http_protocol(), app, requests)
+    theirs = await _raw_answers(HttpToolsProtocol, app, requests)
+    assert [_without_date(a) for a in ours] == [_without_date(a) for a in theirs]
+    assert (b"X-Frame-Options", b"DENY") in HEADER_LINES.lines  # kept, as sent
+    assert all(name != b"x-request-id" and name != b"content-length" for name, _ in HEADER_LINES.lines)
+
+    close = [b"GET /close/7 HTTP/1.1\r\nHost: x\r\n\r\n"]
+    assert [_without_date(a) for a in await _raw_answers(http_protocol(), app, close)] == [
+        _without_date(a) for a in await _raw_answers(HttpToolsProtocol, app, close)
+    ]
+    bad = [b"GET /bad/1 HTTP/1.1\r\nHost: x\r\n\r\n"]
+    for _ in range(2):
+        assert await _raw_answers(http_protocol(), app, bad) == await _raw_answers(HttpToolsProtocol, app, bad) == [b""]
+    assert not any(name == b"x-bad" for name, _ in HEADER_LINES.lines)
+
+
+async def test_idle_connections_close_after_the_keep_alive_time_busy_ones_stay() -> None:
+    """One timer per idle spell closes the same connections uvicorn's timer per answer would:
+    idle for the keep-alive time → closed; a request every 0.4 s for 2.4 s → still open."""
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=http_protocol(),
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=1,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+
+        async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\nok"), 5)
+
+        busy = await asyncio.open_connection("127.0.0.1", port)
+        idle = await asyncio.open_connection("127.0.0.1", port)
+        await ask(*idle)
+        idle_closed = asyncio.create_task(idle[0].read())
+        for n in range(6):
+            await ask(*busy)
+            await asyncio.sleep(0.4)
+            if n == 0:
+                assert not idle_closed.done()  # 0.4 s idle: kept
+        assert idle_closed.done() and idle_closed.result() == b""  # closed by the server meanwhile
+        await ask(*busy)  # still open
+        assert await asyncio.wait_for(busy[0].read(), 5) == b""  # and closed once idle
+        for _, writer in (busy, idle):
+            writer.close()
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
