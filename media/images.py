@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ctypes
 import io
 import logging
 import math
@@ -40,6 +39,7 @@ from typing import TypeVar
 from PIL import Image
 
 from media.sniff import Kind
+from shared.lean import M_MMAP_THRESHOLD, set_malloc_option
 from shared.responses import BadRequest
 
 THUMB_BOX = (300, 300)
@@ -155,7 +155,6 @@ class DecodeBudget:
 
 
 MMAP_THRESHOLD_BYTES = 1024 * 1024
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 def return_large_buffers_to_the_os() -> bool:
@@ -168,14 +167,10 @@ def return_large_buffers_to_the_os() -> bool:
     decoded, and the process's peak grows by that per thread whatever the budget admits.
     Setting the threshold explicitly turns that adjustment off. False when not glibc.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None)
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):
-        log.info("mallopt unavailable; freed image buffers may stay in thread heaps")
-        return False
+    if set_malloc_option(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES):
+        return True
+    log.info("mallopt unavailable; freed image buffers may stay in thread heaps")
+    return False
 
 
 class ImageWorkers:

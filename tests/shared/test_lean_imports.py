@@ -49,3 +49,23 @@ def test_a_service_starts_with_only_what_it_uses(service, tmp_path):
     assert done.returncode == 0, done.stderr
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert loaded == EXPECTED.get(service, {"httpx"})
+
+
+MALLOC_PROBE = """
+import json, os
+from shared.lean import tune_malloc
+print(json.dumps([tune_malloc(), os.environ["MALLOC_ARENA_MAX"], os.environ["MALLOC_MMAP_THRESHOLD_"]]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
+@pytest.mark.parametrize(("given", "expected"), [(None, "2"), ("4", "4")])
+def test_served_processes_tune_malloc_and_pass_it_to_workers(given, expected):
+    """serve() calls it first: two arenas and a 32 KiB mmap threshold unless the operator set
+    glibc's variables, which are left for the worker processes uvicorn starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["PYTHONPATH"] = str(ROOT)
+    if given is not None:
+        env["MALLOC_ARENA_MAX"] = given
+    out = subprocess.run([sys.executable, "-c", MALLOC_PROBE], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [True, expected, "32768"]
