@@ -145,6 +145,17 @@ class Exchange:
         self.service: str | None = None
 
 
+_NO_BODY = b""  # a refusal answered with no body (a preflight's 204)
+
+
+async def _send_refusal(send: Any, ex: Exchange, body: bytes) -> None:
+    if body is _NO_BODY:
+        await send({"type": "http.response.start", "status": ex.status, "headers": ex.headers})
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await send_json(send, ex.status, body, ex.headers)
+
+
 async def send_json(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     headers.append((b"content-type", b"application/json"))
     headers.append((b"content-length", str(len(body)).encode()))
@@ -207,10 +218,18 @@ class Edge:
         ae = seen[_AE]
         ex.gzip_ok = ae is not None and accepts_gzip(ae) and not path.startswith(_UNCOMPRESSED_PREFIXES)
         try:
-            if await self._refuse(scope, send, ex, seen, header_bytes):
+            # The checks are plain calls; a coroutine only when there is something to send.
+            refusal = self._refusal(scope, ex, seen, header_bytes)
+            if refusal is not None:
+                await _send_refusal(send, ex, refusal)
                 return
-            if await self._rate_limit(scope, send, ex):
-                return
+            limiter = self.limiter
+            if limiter.enabled and not (path == "/health" and scope["method"] == "GET"):
+                # In memory (the default) the hit is counted without a coroutine; Redis is awaited.
+                quota = limiter.check_now(ex.client_ip) or await limiter.check("gateway", ex.client_ip)
+                if self._over_limit(quota, ex):
+                    await send_json(send, 429, _TOO_MANY, ex.headers)
+                    return
             up = self._upstream(scope)
             if up is not None:  # proxied: called from here, one coroutine level less to pay
                 ex.service = up.name
@@ -283,38 +302,30 @@ class Edge:
         return answer
 
     @staticmethod
-    async def _refuse(scope: dict, send: Any, ex: Exchange, seen: list[bytes | None], header_bytes: int) -> bool:
-        """Answer at the edge what goes no further: header floods (431), ambiguous framing
-        (400, connection closed) and CORS preflights (204). True when answered."""
+    def _refusal(scope: dict, ex: Exchange, seen: list[bytes | None], header_bytes: int) -> bytes | None:
+        """What the edge answers itself, if anything: header floods (431), ambiguous framing
+        (400, connection closed), CORS preflights (204, :data:`_NO_BODY`). The status and
+        headers go on ``ex``; the JSON body (or ``_NO_BODY``) is returned."""
         answer = ex.headers
         if len(scope["headers"]) > MAX_HEADERS or header_bytes > MAX_HEADER_BYTES:
             ex.status = 431
-            await send_json(send, 431, _HEADERS_TOO_LARGE, answer)
-            return True
+            return _HEADERS_TOO_LARGE
         if seen[_CL] is not None and seen[_TE] is not None:
             ex.status = 400
             answer.append(_CLOSE)
-            await send_json(send, 400, FRAMING_REFUSED, answer)
-            return True
+            return FRAMING_REFUSED
         if scope["method"] == "OPTIONS" and seen[_ORIGIN] is not None and seen[_ACRM] is not None:
             ex.route = "preflight"
             ex.status = 204
             answer.extend(PREFLIGHT_HEADERS)
-            await send({"type": "http.response.start", "status": 204, "headers": answer})
-            await send({"type": "http.response.body", "body": b""})
-            return True
-        return False
+            return _NO_BODY
+        return None
 
-    async def _rate_limit(self, scope: dict, send: Any, ex: Exchange) -> bool:
-        """Count the request (not ``GET /health``); add ``RateLimit-*``; True when refused (429).
+    def _over_limit(self, quota: Any, ex: Exchange) -> bool:
+        """Add the ``RateLimit-*`` headers of the client's ``quota``; True when refused (429).
         ``RATE_LIMIT_MAX=0`` turns limiting off, as it does on every service."""
-        if not self.limiter.enabled or (scope["path"] == "/health" and scope["method"] == "GET"):
-            return False
-        limiter = self.limiter
-        # In memory (the default) the hit is counted without a coroutine; Redis is awaited.
-        quota = limiter.check_now(ex.client_ip) or await limiter.check("gateway", ex.client_ip)
         answer = ex.headers
-        answer.append(limiter.limit_header)
+        answer.append(self.limiter.limit_header)
         answer.append((b"ratelimit-remaining", str(quota.remaining).encode()))
         reset = str(quota.reset_seconds).encode()
         answer.append((b"ratelimit-reset", reset))
@@ -323,7 +334,6 @@ class Edge:
         self.metrics.rate_limited.inc()
         ex.status = 429
         answer.append((b"retry-after", reset))
-        await send_json(send, 429, _TOO_MANY, answer)
         return True
 
     def _upstream(self, scope: dict) -> Upstream | None:

@@ -18,6 +18,7 @@ disconnect watcher is started only for an answer that takes more than one read).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
 from gateway.breaker import CircuitBreaker
@@ -150,6 +152,22 @@ def _named_by_connection(value: bytes) -> frozenset[bytes]:
     return named
 
 
+_urls: dict[str, URL] = {}
+URLS_KEPT = 1024
+
+
+def _url(target: str) -> URL:
+    """``target`` parsed (already encoded: the client's bytes go on as sent), from a bounded
+    cache: clients ask for the same few pages again and again."""
+    url = _urls.get(target)
+    if url is None:
+        url = URL(target, encoded=True)
+        if len(_urls) >= URLS_KEPT:
+            _urls.clear()
+        _urls[target] = url
+    return url
+
+
 class ClientGone(Exception):
     """The client disconnected while its body was being forwarded."""
 
@@ -188,6 +206,56 @@ def json_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
+class DeadlineReadTimeout(ResponseHandler):
+    """aiohttp's response handler with its read timeout kept as a deadline.
+
+    aiohttp makes a timer when a request is sent, cancels it and makes another whenever bytes
+    arrive, and cancels that at the answer's end: two timers made and dropped per proxied
+    request (about 1.3 µs each with uvloop). Here the deadline moves instead, and one timer
+    per connection, when it fires, raises the read timeout if the deadline has passed or
+    waits for it. The same gap between bytes times out, at the same moment."""
+
+    _read_deadline: float | None = None
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if not timeout:
+            self._read_deadline = None
+            return
+        self._read_deadline = deadline = self._loop.time() + timeout
+        if self._read_timeout_handle is None:
+            self._read_timeout_handle = self._loop.call_at(deadline, self._read_deadline_due)
+
+    def _drop_timeout(self) -> None:
+        self._read_deadline = None  # an armed timer finds nothing to do when it fires
+
+    def _read_deadline_due(self) -> None:
+        self._read_timeout_handle = None
+        deadline = self._read_deadline
+        if deadline is None:
+            return
+        if deadline > self._loop.time():
+            self._read_timeout_handle = self._loop.call_at(deadline, self._read_deadline_due)
+            return
+        self._read_deadline = None
+        self._on_read_timeout()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        handle = self._read_timeout_handle
+        if handle is not None:
+            handle.cancel()
+            self._read_timeout_handle = None
+        super().connection_lost(exc)
+
+
+class ProxyConnector(aiohttp.TCPConnector):
+    """aiohttp's TCP connector whose connections use :class:`DeadlineReadTimeout`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._factory = functools.partial(DeadlineReadTimeout, loop=self._loop)
+
+
 def new_session(*, timeout_ms: int, max_connections: int) -> aiohttp.ClientSession:
     """A pooled keep-alive session: raw bodies (no decompression), no cookie jar (answers to one
     client must never add cookies to another's calls), no redirects followed by callers.
@@ -195,7 +263,7 @@ def new_session(*, timeout_ms: int, max_connections: int) -> aiohttp.ClientSessi
     Idle connections are dropped after 4 s, before uvicorn's 5 s keep-alive closes them on the
     service side, so a request is not sent down a connection the service is closing."""
     seconds = timeout_ms / 1000
-    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, keepalive_timeout=4.0)
+    connector = ProxyConnector(limit=max_connections, limit_per_host=0, keepalive_timeout=4.0)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds, sock_read=seconds),
@@ -324,7 +392,7 @@ class Proxy:
             if query:
                 target += "?" + query.decode("latin-1")
             method: str = scope["method"]
-            response = await self._call(up, method, URL(target, encoded=True), head.headers, data, scope["path"])
+            response = await self._call(up, method, _url(target), head.headers, data, scope["path"])
             try:
                 headers = self._answer_headers(response, up)
                 await self._answer(send, receive, response, headers, ex, method, body_done, up.name)

@@ -59,17 +59,6 @@ class HeldWriteTransport:
         else:  # a buffer its owner may change once it is handed over: sent now
             self._transport.write(data)
 
-    def hold(self, data: bytes) -> None:
-        """Hold ``data`` for the next write without arranging a flush: the caller writes next,
-        or calls :meth:`flush` (an answer's head, held for its body)."""
-        if self._held is not None:
-            self._flush()
-        self._held = data
-
-    def flush(self) -> None:
-        """Send what is held, now."""
-        self._flush()
-
     def _flush(self) -> None:
         held = self._held
         if held is not None:
@@ -141,16 +130,7 @@ if HttpToolsProtocol is not None:
         """uvicorn's request-response cycle whose answer head reuses checked header lines
         (:class:`HeaderLines`); everything else is uvicorn's own."""
 
-        _head_held = False
-
         async def send(self, message: Any) -> None:
-            if self._head_held:  # the first body message: its write takes the head along
-                self._head_held = False
-                try:
-                    await super().send(message)
-                finally:
-                    self.transport.flush()  # no write (HEAD, an empty chunk, an error): head alone
-                return
             if self.response_started or message["type"] != "http.response.start" or self.access_log:
                 await super().send(message)
                 return
@@ -161,8 +141,7 @@ if HttpToolsProtocol is not None:
             self.response_started = True
             self.waiting_for_100_continue = False
             status_code = message["status"]
-            self.transport.hold(self._head(status_code, message.get("headers", ())))
-            self._head_held = True
+            self.transport.write(self._head(status_code, message.get("headers", ())))
 
         def _head(self, status_code: int, headers: Any) -> bytes:
             """The status line and headers, as uvicorn's ``send`` writes them."""

@@ -7,6 +7,8 @@ import asyncio
 import re
 import time
 
+import httpx
+import pytest
 from aiohttp import web
 
 from tests.gateway.conftest import dead_url, free_port
@@ -301,3 +303,28 @@ async def test_read_timeout_is_a_gap_between_bytes_not_a_total(start_gateway, up
         response = await client.get("/api/customer/ticks")
     assert response.status_code == 200
     assert response.text == "tick\n" * 8
+
+
+async def test_read_timeout_is_the_gap_between_bytes_not_the_whole_answer(start_gateway, upstream):
+    """The deadline-based read timeout (gateway.proxy.DeadlineReadTimeout): an answer whose
+    bytes keep coming within the timeout is passed whole, however long it takes in all; a
+    gap longer than the timeout after the answer started cuts it (the status is out, so the
+    client connection is closed)."""
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        gap = float(request.query["gap"])
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        for _ in range(4):
+            await response.write(b"x" * 10)
+            await asyncio.sleep(gap)
+        await response.write_eof()
+        return response
+
+    up = await upstream(trickle)
+    gw = await start_gateway(CUSTOMER_SERVICE_URL=up.url, PROXY_TIMEOUT_MS=500)
+    async with gw.client() as client:
+        whole = await client.get("/api/customer/t", params={"gap": "0.25"})  # 1 s in all
+        assert whole.status_code == 200 and whole.content == b"x" * 40
+        with pytest.raises(httpx.HTTPError):
+            await client.get("/api/customer/t", params={"gap": "1.0"})
