@@ -5,12 +5,32 @@ one write, nothing waits past the event-loop iteration, the order of bytes never
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
 
 from gateway.serving import HeldWriteTransport, PairedWritesProtocol, http_protocol
 from tests.gateway.conftest import free_port
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any, **options: Any) -> AsyncIterator[int]:
+    """``app`` served by uvicorn on a free loopback port (the port), stopped on exit."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", **options)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 class Recording:
@@ -95,15 +115,7 @@ async def test_uvicorn_runs_the_paired_protocol_over_a_real_socket() -> None:
         await send({"type": "http.response.body", "body": body})
 
     assert http_protocol() is PairedWritesProtocol
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=http_protocol(), lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
+    async with served(app, http=http_protocol(), log_level="warning") as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for path in ("/first", "/second"):
             writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
@@ -111,31 +123,12 @@ async def test_uvicorn_runs_the_paired_protocol_over_a_real_socket() -> None:
             assert head.startswith(b"HTTP/1.1 200 OK")
             assert await asyncio.wait_for(reader.readexactly(len(path)), 5) == path.encode()
         writer.close()
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def _raw_answers(protocol: Any, app: Any, requests: list[bytes]) -> list[bytes]:
     """The raw bytes uvicorn with ``protocol`` sends back for each request, on one connection."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=protocol,
-        lifespan="off",
-        log_level="critical",
-        server_header=False,
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
+    options = {"http": protocol, "log_level": "critical", "server_header": False, "access_log": False}
+    async with served(app, **options) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         answers = []
         for request in requests:
@@ -150,9 +143,6 @@ async def _raw_answers(protocol: Any, app: Any, requests: list[bytes]) -> list[b
                 answers[-1] += await asyncio.wait_for(reader.readexactly(length), 5)
         writer.close()
         return answers
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 def _without_date(answer: bytes) -> bytes:
@@ -209,24 +199,8 @@ async def test_idle_connections_close_after_the_keep_alive_time_busy_ones_stay()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=http_protocol(),
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=1,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
+    options = {"http": http_protocol(), "log_level": "warning", "access_log": False, "timeout_keep_alive": 1}
+    async with served(app, **options) as port:
 
         async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -246,6 +220,3 @@ async def test_idle_connections_close_after_the_keep_alive_time_busy_ones_stay()
         assert await asyncio.wait_for(busy[0].read(), 5) == b""  # and closed once idle
         for _, writer in (busy, idle):
             writer.close()
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
