@@ -766,9 +766,6 @@ def serve(app_factory: Callable[[ServiceSettings], FastAPI], settings: ServiceSe
     """
     import uvicorn
 
-    from shared.lean import tune_malloc
-
-    tune_malloc()  # before any thread starts; worker processes inherit it by environment
     workers = settings.WEB_CONCURRENCY
     target = factory_path(app_factory) if workers > 1 else None  # refused before anything starts
     app = app_factory(settings)  # configures logging with the service's name (LOG_DIR file)

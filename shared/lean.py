@@ -38,18 +38,20 @@ def set_malloc_option(param: int, value: int) -> bool:
 
 def tune_malloc() -> bool:
     """Two malloc arenas and a fixed 32 KiB ``mmap`` threshold, in this process and (through
-    the environment, which glibc reads at start) in the workers it starts.
+    the environment, which glibc reads at start) in the workers it starts. For a service
+    whose large blocks are short-lived: the products service (its ``__main__``).
 
     glibc raises its ``mmap`` threshold to the size of the last large block freed, up to
-    32 MiB; past that, large short-lived blocks come from the heap and what they leave
-    behind stays there. One Argon2id hash (19 MiB) left the account services idling about
-    19 MB higher, and the products service grew with the size of its largest documents (a
-    product holding a few hundred pending reservation lines: 60 KB of JSON read, parsed and
-    written back, by Python and by SQLite, on every stock write and page read): 17 % over a
-    10-minute soak. A fixed threshold keeps blocks of 32 KiB and more out of the heap (each is
-    mapped and unmapped: a system call pair, only for blocks that large), and two arenas
-    instead of one per thread (up to eight per core) keep what threads free reusable by the
-    others. Called first by :func:`shared.app.serve`, before any thread starts.
+    32 MiB, and keeps freed memory below twice that; past that, large short-lived blocks come
+    from the heap and what they leave behind stays there. The products service reads, parses
+    and writes back whole product documents, and a product holding a few hundred pending
+    reservation lines is 60 KB of JSON, through Python and SQLite, on every stock write and
+    page read: its RSS grew 17 % over a 10-minute soak. With the threshold fixed, blocks of
+    32 KiB and more are mapped and unmapped (a system call pair, only for blocks that large)
+    and the heap gives back what it frees; two arenas instead of one per thread (up to eight
+    per core) keep what threads free reusable by the others. Not for the account services:
+    there the moving threshold keeps Argon2id's 19 MiB buffer mapped between hashes, and
+    giving it back costs a third of the logins per second (page faults on every hash).
     """
     applied = True
     for name, (default, param) in MALLOC_DEFAULTS.items():

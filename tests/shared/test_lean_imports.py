@@ -60,9 +60,9 @@ print(json.dumps([tune_malloc(), os.environ["MALLOC_ARENA_MAX"], os.environ["MAL
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
 @pytest.mark.parametrize(("given", "expected"), [(None, "2"), ("4", "4")])
-def test_served_processes_tune_malloc_and_pass_it_to_workers(given, expected):
-    """serve() calls it first: two arenas and a 32 KiB mmap threshold unless the operator set
-    glibc's variables, which are left for the worker processes uvicorn starts."""
+def test_tune_malloc_sets_glibc_and_passes_it_to_workers(given, expected):
+    """The products service calls it first: two arenas and a 32 KiB mmap threshold unless the
+    operator set glibc's variables, which are left for the worker processes uvicorn starts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env["PYTHONPATH"] = str(ROOT)
     if given is not None:
