@@ -27,6 +27,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
+from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.breaker import CircuitBreaker
@@ -206,6 +207,18 @@ def json_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
+_SKIPPED_AUTO_HEADERS: CIMultiDict[None] = CIMultiDict((name, None) for name in sorted(SKIP_AUTO_HEADERS))
+
+
+class ProxyRequest(aiohttp.ClientRequest):
+    """aiohttp's request that adds none of its automatic headers (``SKIP_AUTO_HEADERS`` are
+    all of them): the session's skip list says the same, but aiohttp turns it into two new
+    multidicts on every request to find that out (about 2 µs of the gateway's time)."""
+
+    def update_auto_headers(self, skip_auto_headers: Any) -> None:
+        self._skip_auto_headers = _SKIPPED_AUTO_HEADERS  # read, never changed, by aiohttp
+
+
 class DeadlineReadTimeout(ResponseHandler):
     """aiohttp's response handler with its read timeout kept as a deadline.
 
@@ -270,6 +283,7 @@ def new_session(*, timeout_ms: int, max_connections: int) -> aiohttp.ClientSessi
         auto_decompress=False,
         cookie_jar=aiohttp.DummyCookieJar(),
         skip_auto_headers=SKIP_AUTO_HEADERS,
+        request_class=ProxyRequest,
     )
 
 
