@@ -276,10 +276,9 @@ class HttpMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
 
-    def observe(self, method: str, route: str, status: int, seconds: float, *, timed: bool = True) -> None:
-        """Count a request by method, route and status; its duration by method and route
-        unless ``timed`` is False (the gateway times proxied requests by service instead)."""
-        self.tally.observe((method, route, str(status)), (method, route) if timed else None, seconds)
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count a request by method, route and status, and its duration by method and route."""
+        self.tally.observe((method, route, str(status)), (method, route), seconds)
 
 
 def _envelope_bytes(status: int, message: str, **extra: Any) -> bytes:
