@@ -145,11 +145,8 @@ class Exchange:
         self.service: str | None = None
 
 
-_NO_BODY = b""  # a refusal answered with no body (a preflight's 204)
-
-
 async def _send_refusal(send: Any, ex: Exchange, body: bytes) -> None:
-    if body is _NO_BODY:
+    if ex.status == 204:  # a preflight: no body, no type
         await send({"type": "http.response.start", "status": ex.status, "headers": ex.headers})
         await send({"type": "http.response.body", "body": b""})
     else:
@@ -304,8 +301,8 @@ class Edge:
     @staticmethod
     def _refusal(scope: dict, ex: Exchange, seen: list[bytes | None], header_bytes: int) -> bytes | None:
         """What the edge answers itself, if anything: header floods (431), ambiguous framing
-        (400, connection closed), CORS preflights (204, :data:`_NO_BODY`). The status and
-        headers go on ``ex``; the JSON body (or ``_NO_BODY``) is returned."""
+        (400, connection closed), CORS preflights (204, no body). The status and headers go on
+        ``ex``; the JSON body is returned (empty for a preflight)."""
         answer = ex.headers
         if len(scope["headers"]) > MAX_HEADERS or header_bytes > MAX_HEADER_BYTES:
             ex.status = 431
@@ -318,7 +315,7 @@ class Edge:
             ex.route = "preflight"
             ex.status = 204
             answer.extend(PREFLIGHT_HEADERS)
-            return _NO_BODY
+            return b""
         return None
 
     def _over_limit(self, quota: Any, ex: Exchange) -> bool:
@@ -347,8 +344,6 @@ class Edge:
     async def _own_route(self, scope: dict, receive: Any, send: Any, ex: Exchange) -> None:
         """The gateway's own FastAPI routes, their answers given the edge's headers."""
         await self.app(scope, receive, _OwnAnswer(send, ex, scope["method"], self.proxy.gzip_min_bytes))
-        found = scope.get("route")
-        ex.route = getattr(found, "path", ex.route)
         found = scope.get("route")
         ex.route = getattr(found, "path", ex.route)
 

@@ -34,6 +34,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.compress import Gzip, gzip_headers, should_compress
 from gateway.edge import FRAMING_REFUSED, Exchange, UpstreamBroke, send_json
 from gateway.forwarding import path_is_safe
+from gateway.memo import Memo
 from shared.app import GATEWAY_SECURITY_HEADERS, HSTS, redact_path
 from shared.timeutil import now_iso
 
@@ -121,7 +122,7 @@ _MEDIA_ADDED_HEADERS = (
 # Answers repeat the same few names, so each is looked at once (a bounded cache) rather than
 # lowered and tested against three sets on every answer.
 _PASS, _DROP, _CONNECTION, _LOCATION = "pass", "drop", "connection", "location"
-_answer_rules: dict[bytes, tuple[bytes, str]] = {}
+_answer_rules: Memo[bytes, tuple[bytes, str]] = Memo(1024)
 
 
 def _answer_rule(raw_name: bytes) -> tuple[bytes, str]:
@@ -134,12 +135,10 @@ def _answer_rule(raw_name: bytes) -> tuple[bytes, str]:
         rule = _LOCATION
     else:
         rule = _PASS
-    if len(_answer_rules) < 1024:
-        _answer_rules[raw_name] = (name, rule)
-    return name, rule
+    return _answer_rules.keep(raw_name, (name, rule))
 
 
-_connection_values: dict[bytes, frozenset[bytes]] = {}
+_connection_values: Memo[bytes, frozenset[bytes]] = Memo(256)
 
 
 def _named_by_connection(value: bytes) -> frozenset[bytes]:
@@ -147,26 +146,18 @@ def _named_by_connection(value: bytes) -> frozenset[bytes]:
     (dropped anyway): none for the usual ``keep-alive`` or ``close``."""
     named = _connection_values.get(value)
     if named is None:
-        named = frozenset(t.strip() for t in value.lower().split(b",")) - HOP_BY_HOP
-        if len(_connection_values) < 256:
-            _connection_values[value] = named
+        named = _connection_values.keep(value, frozenset(t.strip() for t in value.lower().split(b",")) - HOP_BY_HOP)
     return named
 
 
-_urls: dict[str, URL] = {}
-URLS_KEPT = 1024
+_urls: Memo[str, URL] = Memo(1024)
 
 
 def _url(target: str) -> URL:
     """``target`` parsed (already encoded: the client's bytes go on as sent), from a bounded
     cache: clients ask for the same few pages again and again."""
     url = _urls.get(target)
-    if url is None:
-        url = URL(target, encoded=True)
-        if len(_urls) >= URLS_KEPT:
-            _urls.clear()
-        _urls[target] = url
-    return url
+    return url if url is not None else _urls.keep(target, URL(target, encoded=True))
 
 
 class ClientGone(Exception):
@@ -445,14 +436,13 @@ class Proxy:
         return RequestHead(out, length, chunked, limit)
 
     async def _body_source(self, receive: Any, head: RequestHead) -> tuple[Any, bool]:
-        """What aiohttp sends as the body, and whether the client's body is fully read.
+        """What aiohttp sends as the body, and whether the client's body is fully read (for a
+        request that has one: a length above 0, or chunked).
 
         Small bodies arrive in one message and go as bytes; anything longer is streamed chunk
         by chunk (an 11 MB chunked JSON body is cut at the limit). Either way the bytes sent
         must match the ``Content-Length`` forwarded."""
         length = head.length
-        if length <= 0 and not head.chunked:
-            return None, True
         message = await receive()
         if message["type"] != "http.request":
             raise ClientGone

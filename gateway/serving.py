@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gateway.memo import Memo
+
 try:
     from uvicorn.protocols.http.httptools_impl import (
         HEADER_RE,
@@ -97,8 +99,8 @@ class HeaderLines:
     __slots__ = ("lines", "names")
 
     def __init__(self) -> None:
-        self.lines: dict[tuple[bytes, bytes], bytes] = {}
-        self.names: dict[bytes, bytes] = {}
+        self.lines: Memo[tuple[bytes, bytes], bytes] = Memo(KEPT_LINES_MAX)
+        self.names: Memo[bytes, bytes] = Memo(KEPT_LINES_MAX)
 
     def checked(self, pair: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
         """``pair`` with its name lowered, after uvicorn's checks (``RuntimeError`` as uvicorn
@@ -108,16 +110,11 @@ class HeaderLines:
         if name is None:
             if HEADER_RE.search(raw_name):
                 raise RuntimeError("Invalid HTTP header name.")
-            name = raw_name.lower()
-            if len(self.names) < KEPT_LINES_MAX:
-                self.names[raw_name] = name
+            name = self.names.keep(raw_name, raw_name.lower())
         if not value.isdigit() and HEADER_VALUE_RE.search(value):  # digits: lengths, counts
             raise RuntimeError("Invalid HTTP header value.")
         if name not in _NOT_KEPT:
-            lines = self.lines
-            if len(lines) >= KEPT_LINES_MAX:
-                lines.clear()
-            lines[(raw_name, value)] = b"".join((name, b": ", value, b"\r\n"))
+            self.lines.keep((raw_name, value), b"".join((name, b": ", value, b"\r\n")))
         return name, value
 
 

@@ -100,9 +100,10 @@ def configure_logging(settings: ServiceSettings, service: str | None = None) -> 
     root = logging.getLogger()
     if getattr(root, "_shop_configured", False):
         return
-    text = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    formatter = _JsonFormatter() if settings.LOG_FORMAT == "json" else _Formatter(text)
-    handlers: list[logging.Handler] = [_ConsoleHandler(sys.stdout)]
+    plain = settings.LOG_FORMAT != "json"
+    formatter = _Formatter("%(asctime)s %(levelname)s %(name)s %(message)s") if plain else _JsonFormatter()
+    console = _ConsoleHandler(sys.stdout)
+    handlers: list[logging.Handler] = [console]
     log_file = log_file_path(settings, service)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -116,8 +117,8 @@ def configure_logging(settings: ServiceSettings, service: str | None = None) -> 
         )
     for handler in handlers:
         handler.setFormatter(formatter)
-    if isinstance(formatter, _Formatter) and not isinstance(formatter, _JsonFormatter):
-        handlers[0].plain_formatter = formatter  # type: ignore[attr-defined]
+    if plain:
+        console.plain_formatter = formatter
     root.handlers[:] = handlers
     root.setLevel(settings.LOG_LEVEL.upper())
     root._shop_configured = True  # type: ignore[attr-defined]
