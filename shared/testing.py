@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -92,6 +94,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def uvicorn_served(app: Any, *, port: int | None = None, **options: Any) -> AsyncIterator[int]:
+    """``app`` behind a real uvicorn server on loopback (``port``, else a free one), with
+    uvicorn's ``options`` (lifespan off unless given); yields the port, stops the server on
+    exit. A failure to start is raised, not waited out."""
+    import uvicorn
+
+    port = port or free_port()
+    options = {"lifespan": "off", "log_level": "warning", **options}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(1000):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 @contextmanager

@@ -3,18 +3,17 @@ FastAPI upstream apps served by uvicorn on free ports."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 
 from gateway.openapi import merge, rebase
-from tests.gateway.conftest import dead_url, free_port
+from shared.testing import uvicorn_served
+from tests.gateway.conftest import dead_url
 
 SERVICE_KEY = "gateway-own-key"
 
@@ -71,18 +70,8 @@ def notifications_app() -> FastAPI:
 
 @contextlib.asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    try:
+    async with uvicorn_served(app) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ unavailable, and the document is still whole for the others.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import importlib.util
@@ -18,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from gateway.settings import SERVICES
+from shared.testing import uvicorn_served
 from tests.gateway.conftest import dead_url, free_port
 
 KEY = "docs-test-service-key"
@@ -56,26 +55,6 @@ def built_services() -> list[str]:
     return [name for name in SERVICES if importlib.util.find_spec(name) is not None]
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int) -> AsyncIterator[None]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(1000):
-            if server.started:
-                break
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        assert server.started, "service did not start"
-        yield
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-
-
 @pytest.fixture
 async def real_services(tmp_path) -> AsyncIterator[dict[str, tuple[str, Any]]]:
     """``{name: (base url, app)}`` for every built service, each a running server."""
@@ -87,7 +66,9 @@ async def real_services(tmp_path) -> AsyncIterator[dict[str, tuple[str, Any]]]:
         apps[name] = create_app(_settings(name, tmp_path, ports))
     async with contextlib.AsyncExitStack() as stack:
         for name in names:
-            await stack.enter_async_context(serve(apps[name], ports[name]))
+            await stack.enter_async_context(
+                uvicorn_served(apps[name], port=ports[name], lifespan="on", access_log=False)
+            )
         yield {name: (f"http://127.0.0.1:{ports[name]}", apps[name]) for name in names}
 
 

@@ -5,32 +5,10 @@ one write, nothing waits past the event-loop iteration, the order of bytes never
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
-
 from gateway.serving import HeldWriteTransport, PairedWritesProtocol, http_protocol
-from tests.gateway.conftest import free_port
-
-
-@contextlib.asynccontextmanager
-async def served(app: Any, **options: Any) -> AsyncIterator[int]:
-    """``app`` served by uvicorn on a free loopback port (the port), stopped on exit."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", **options)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        yield port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+from shared.testing import uvicorn_served
 
 
 class Recording:
@@ -115,7 +93,7 @@ async def test_uvicorn_runs_the_paired_protocol_over_a_real_socket() -> None:
         await send({"type": "http.response.body", "body": body})
 
     assert http_protocol() is PairedWritesProtocol
-    async with served(app, http=http_protocol(), log_level="warning") as port:
+    async with uvicorn_served(app, http=http_protocol(), log_level="warning") as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for path in ("/first", "/second"):
             writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
@@ -128,7 +106,7 @@ async def test_uvicorn_runs_the_paired_protocol_over_a_real_socket() -> None:
 async def _raw_answers(protocol: Any, app: Any, requests: list[bytes]) -> list[bytes]:
     """The raw bytes uvicorn with ``protocol`` sends back for each request, on one connection."""
     options = {"http": protocol, "log_level": "critical", "server_header": False, "access_log": False}
-    async with served(app, **options) as port:
+    async with uvicorn_served(app, **options) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         answers = []
         for request in requests:
@@ -200,7 +178,7 @@ async def test_idle_connections_close_after_the_keep_alive_time_busy_ones_stay()
         await send({"type": "http.response.body", "body": b"ok"})
 
     options = {"http": http_protocol(), "log_level": "warning", "access_log": False, "timeout_keep_alive": 1}
-    async with served(app, **options) as port:
+    async with uvicorn_served(app, **options) as port:
 
         async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

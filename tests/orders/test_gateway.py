@@ -5,12 +5,9 @@ answers the seller's orders."""
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager
 
-import uvicorn
-
-from shared.testing import free_port
+from shared.testing import uvicorn_served
 from tests.gateway.conftest import start_gateway  # noqa: F401  (the real gateway fixture)
 from tests.orders.conftest import ADDRESS
 
@@ -18,19 +15,8 @@ from tests.orders.conftest import ADDRESS
 @asynccontextmanager
 async def served(app):
     """``app`` behind a real uvicorn server on a free port (its lifespan is already running)."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    try:
+    async with uvicorn_served(app, access_log=False) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def test_gateway_routes_the_frontend_paths_to_orders(shop, seller, customer, start_gateway):  # noqa: F811
